@@ -1,0 +1,165 @@
+"""The Flask app factory: Binance routes, the control plane, error handlers, request log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from mockserver import config as config_module
+from mockserver import errors
+from mockserver.config import Config
+from mockserver.exchange import Exchange
+from mockserver.routes import admin, dapi
+
+log = logging.getLogger("mockserver")
+request_log = logging.getLogger("mockserver.requests")
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def contract_bytes() -> bytes:
+    """openapi.yaml as shipped in the package (a link to the repo root's file)."""
+    return resources.files("mockserver").joinpath("data/openapi.yaml").read_bytes()
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or config_module.load(env={})
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.compact = True  # type: ignore[attr-defined]
+    exchange = Exchange(config)
+    app.extensions["dapi_mock"] = exchange
+    app.extensions["dapi_mock.server_errors"] = []
+    app.register_blueprint(dapi.blueprint())
+    app.register_blueprint(admin.bp)
+
+    @app.get("/openapi.yaml", provide_automatic_options=False)
+    def openapi_contract() -> Response:
+        return Response(contract_bytes(), mimetype="application/yaml")
+
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.wsgi_app = ServerGlue(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def _http_error(exc: HTTPException) -> Response | tuple[Response, int]:
+    status = exc.code or 500
+    if request.path == "/__admin" or request.path.startswith("/__admin/"):
+        what = "no such admin route" if status == 404 else exc.name.lower()
+        return jsonify(error=what), status
+    if status in (404, 405):
+        return dapi.serve(None, status)
+    return _binance_error(errors.ExchangeError(status, -1000, exc.name, exc.description))
+
+
+def _unexpected_error(exc: Exception) -> Response:
+    """A bug: logged with its traceback, kept for the pytest plugin, answered 500 -1000."""
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    current_app.extensions["dapi_mock.server_errors"].append(exc)
+    return _binance_error(errors.unknown_error(f"{type(exc).__name__}: {exc}"))
+
+
+def _binance_error(exc: errors.ExchangeError) -> Response:
+    request.environ[dapi.CODE_KEY] = exc.code
+    request.environ[dapi.REASON_KEY] = exc.reason
+    body = json.dumps({"code": exc.code, "msg": exc.msg}, separators=(",", ":"))
+    return Response(body, exc.status, mimetype="application/json")
+
+
+class ConnectionDropped(Exception):
+    """Raised to the WSGI server to close the connection without an answer."""
+
+
+def drop_connection(environ: dict[str, Any]) -> None:
+    """Close the client's connection with no response, in the serving WSGI server's own way."""
+    if "waitress.client_disconnected" in environ:
+        from waitress.channel import ClientDisconnected
+
+        # waitress closes the socket, writing nothing, when a task raises this.
+        raise ClientDisconnected("drop fault")
+    sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
+    if sock is not None:
+        import socket
+
+        sock.shutdown(socket.SHUT_RDWR)
+        return
+    raise ConnectionDropped("this WSGI server offers no way to drop a connection")
+
+
+class ServerGlue:
+    """WSGI middleware: one request-log line per request, and the `drop` fault."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        status_line = ""
+
+        def capture(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            nonlocal status_line
+            status_line = status
+            if environ.get(dapi.DROP_KEY):
+                return lambda _data: None
+            return start_response(status, headers, *args)
+
+        result = self.app(environ, capture)
+        if environ.get(dapi.DROP_KEY):
+            if hasattr(result, "close"):
+                result.close()
+            self._log(environ, "dropped", started)
+            drop_connection(environ)
+            return []
+        self._log(environ, status_line.split(" ", 1)[0], started)
+        return result
+
+    @staticmethod
+    def _log(environ: dict[str, Any], status: str, started: float) -> None:
+        if not request_log.isEnabledFor(logging.INFO):
+            return
+        request_log.info(
+            "request",
+            extra={
+                "request_fields": {
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "client": environ.get("REMOTE_ADDR"),
+                    "method": environ.get("REQUEST_METHOD"),
+                    "path": environ.get("PATH_INFO"),
+                    "status": status,
+                    "code": environ.get(dapi.CODE_KEY),
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "reason": environ.get(dapi.REASON_KEY),
+                }
+            },
+        )
+
+
+class RequestLogFormatter(logging.Formatter):
+    """Formats the request log as one text line or one JSON object per request."""
+
+    def __init__(self, as_json: bool) -> None:
+        super().__init__()
+        self.as_json = as_json
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "request_fields", None)
+        if fields is None:
+            return super().format(record)
+        if self.as_json:
+            return json.dumps(fields, separators=(",", ":"))
+        line = (
+            f"{fields['time']} {fields['client']} {fields['method']} {fields['path']} "
+            f"{fields['status']} {fields['code'] if fields['code'] is not None else '-'} "
+            f"{fields['ms']}ms"
+        )
+        return f"{line} {fields['reason']}" if fields["reason"] and fields["code"] else line

@@ -1,0 +1,180 @@
+"""Settings, resolved once: defaults < TOML file < env (DAPI_MOCK_<SECTION>_<KEY>) < flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEMO_API_KEY = "dapimockdemokey"
+DEMO_SECRET = "dapimockdemosecret"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the setting and where it came from."""
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    api_key: str
+    secret: str = field(default="", repr=False)
+    public_key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    # [server]
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    threads: int = 16
+    admin_token: str = field(default="", repr=False)
+    max_body_bytes: int = 65536
+    max_params: int = 64
+    demo_account: bool = True
+    # [exchange]
+    symbols_file: str = ""
+    recv_window_max: int = 0
+    strict_params: bool = False
+    weight_per_minute: int = 2400
+    ban_seconds: int = 120
+    clock_offset_ms: int = 0
+    journal_size: int = 10000
+    bracket_floor_field: str = "qtyFloor"
+    # [[accounts]]
+    accounts: tuple[AccountConfig, ...] = ()
+
+    def all_accounts(self) -> tuple[AccountConfig, ...]:
+        demo = (AccountConfig(DEMO_API_KEY, DEMO_SECRET),) if self.demo_account else ()
+        return demo + self.accounts
+
+
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "server": (
+        "host",
+        "port",
+        "workers",
+        "threads",
+        "admin_token",
+        "max_body_bytes",
+        "max_params",
+        "demo_account",
+    ),
+    "exchange": (
+        "symbols_file",
+        "recv_window_max",
+        "strict_params",
+        "weight_per_minute",
+        "ban_seconds",
+        "clock_offset_ms",
+        "journal_size",
+        "bracket_floor_field",
+    ),
+}
+_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}
+_NON_NEGATIVE = {
+    "port",
+    "max_body_bytes",
+    "max_params",
+    "recv_window_max",
+    "weight_per_minute",
+    "ban_seconds",
+    "journal_size",
+}
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Config:
+    """Resolve the settings; `overrides` are already-typed values (command-line flags)."""
+    values: dict[str, Any] = {}
+    accounts: list[AccountConfig] = []
+    if path:
+        values, accounts = _read_file(Path(path))
+    for section, keys in SECTIONS.items():
+        for key in keys:
+            name = f"DAPI_MOCK_{section.upper()}_{key.upper()}"
+            raw = (os.environ if env is None else env).get(name)
+            if raw is not None:
+                values[key] = _from_env(key, raw, name)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in values.items():
+        _check(key, value)
+    return Config(**values, accounts=tuple(accounts))
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], list[AccountConfig]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path}: not TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        if section == "accounts":
+            continue
+        if section not in SECTIONS or not isinstance(table, dict):
+            raise ConfigError(f"config {path}: unknown section [{section}]")
+        for key, value in table.items():
+            if key not in SECTIONS[section]:
+                raise ConfigError(f"config {path}: unknown key {key!r} in [{section}]")
+            values[key] = value
+    accounts = [
+        _account(entry, path.parent, f"config {path}: accounts[{i}]")
+        for i, entry in enumerate(data.get("accounts", []))
+    ]
+    return values, accounts
+
+
+def _account(entry: Any, base: Path, where: str) -> AccountConfig:
+    if not isinstance(entry, dict) or not isinstance(entry.get("api_key"), str):
+        raise ConfigError(f"{where}: needs an api_key string")
+    secret, public_key = entry.get("secret", ""), entry.get("public_key", "")
+    if key_file := entry.get("public_key_file"):
+        try:
+            public_key = (base / key_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{where}: public_key_file {key_file}: {exc.strerror}") from None
+    if bool(secret) == bool(public_key):
+        raise ConfigError(f"{where}: give exactly one of secret, public_key, public_key_file")
+    return AccountConfig(entry["api_key"], secret=secret, public_key=public_key)
+
+
+def _from_env(key: str, raw: str, name: str) -> Any:
+    kind = _TYPES[key]
+    if kind == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name}={raw!r}: expected true or false")
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
+    return raw
+
+
+def _check(key: str, value: Any) -> None:
+    kind = _TYPES.get(key)
+    expected: type | None = {"int": int, "bool": bool, "str": str}.get(str(kind))
+    if expected is None:
+        raise ConfigError(f"unknown setting {key!r}")
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"setting {key!r} must be a {expected.__name__}, got {value!r}")
+    if not isinstance(value, int):
+        return
+    if key in _NON_NEGATIVE and value < 0:
+        raise ConfigError(f"setting {key!r} must be >= 0")
+    if key in ("workers", "threads", "max_params", "max_body_bytes", "journal_size") and value < 1:
+        raise ConfigError(f"setting {key!r} must be >= 1")
+    if key == "port" and value > 65535:
+        raise ConfigError("setting 'port' must be 0 to 65535")

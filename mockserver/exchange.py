@@ -1,0 +1,442 @@
+"""The exchange: every Binance endpoint, and the order in which a request is checked (SPEC 1.3).
+
+`Exchange.handle` takes a plain `Call` (raw bytes and strings, no Flask) and
+returns an `Answer`, so the whole request path is testable without HTTP and
+any WSGI layer can serve it. Each step of SPEC 1.3's order is one line in
+`Exchange._answer`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from mockserver import errors, params, security
+from mockserver.clock import Clock
+from mockserver.config import Config
+from mockserver.errors import ExchangeError
+from mockserver.faults import FaultBook, FaultRule
+from mockserver.journal import BODY_LIMIT, Journal
+from mockserver.market import Listing, Market, Symbol, plain_decimal
+from mockserver.ratelimit import RateLimiter
+from mockserver.security import Account
+from mockserver.state import Position, Store
+
+log = logging.getLogger("mockserver")
+
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+SIGNED_PARAMS = frozenset({"timestamp", "recvWindow", "signature"})
+ORDERS_PER_MINUTE = 1200
+LIVE_WEIGHT_PER_MINUTE = 2400
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request as the exchange sees it. `body` is None when it was over the limit."""
+
+    method: str
+    path: str
+    query: bytes
+    body: bytes | None
+    api_key: str | None
+    client_ip: str
+
+
+@dataclass
+class Answer:
+    status: int
+    payload: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    code: int | None = None
+    reason: str | None = None
+    fault: int | None = None
+    drop: bool = False
+    truncate: bool = False
+
+    def body(self) -> bytes:
+        data = json.dumps(self.payload, separators=(",", ":")).encode()
+        return data[: len(data) // 2] if self.truncate else data
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an endpoint handler gets once every generic check has passed."""
+
+    params: params.Params
+    account: Account | None
+    now_ms: int
+    listing: Listing
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Callable[[Exchange, Request], Any]
+    signed: bool = False
+    weight: Callable[[params.Params | None], int] = lambda _: 1
+    mandatory: tuple[tuple[str, str], ...] = ()  # (name, "STRING" | "INT"), documented order
+    optional: frozenset[str] = frozenset()
+    takes_symbol: bool = False
+
+    @property
+    def known_params(self) -> frozenset[str]:
+        names = {name for name, _ in self.mandatory} | self.optional
+        return frozenset(names | SIGNED_PARAMS if self.signed else names)
+
+
+class Exchange:
+    """All state and rules of one fake exchange; thread-safe."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.clock = Clock(config.clock_offset_ms)
+        self.market = Market.load(config.symbols_file, config.bracket_floor_field)
+        self.store = Store([account_from_config(a) for a in config.all_accounts()])
+        self.limiter = RateLimiter(config.weight_per_minute, config.ban_seconds)
+        self.journal = Journal(config.journal_size)
+        self.faults = FaultBook()
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.limiter.reset()
+        self.journal.clear()
+        self.faults.clear()
+        self.clock.reset()
+
+    # -- the request path --------------------------------------------------------------
+
+    def handle(self, call: Call, endpoint: Endpoint | None, route_status: int = 200) -> Answer:
+        """Answer one request; `endpoint` is None for an unknown path or wrong method."""
+        fault = None
+        if endpoint is not None:
+            fault = self.faults.pick(call.method, call.path, call.api_key)
+        try:
+            answer = self._answer(call, endpoint, route_status, fault)
+        except ExchangeError as exc:
+            answer = Answer(
+                exc.status,
+                {"code": exc.code, "msg": exc.msg},
+                dict(exc.headers),
+                exc.code,
+                exc.reason,
+            )
+        if fault is not None:
+            answer = self._apply_late_fault(fault, answer)
+        now_ms = self.clock.now_ms()
+        if WEIGHT_HEADER not in answer.headers:
+            answer.headers[WEIGHT_HEADER] = str(self.limiter.used(call.client_ip, now_ms))
+        self.journal.record(
+            {
+                "time_ms": now_ms,
+                "method": call.method,
+                "path": call.path,
+                "query": call.query.decode("utf-8", "replace"),
+                "body": (call.body or b"")[:BODY_LIMIT].decode("utf-8", "replace"),
+                "api_key": call.api_key,
+                "status": None if answer.drop else answer.status,
+                "code": answer.code,
+                "fault": answer.fault,
+                "reason": answer.reason,
+            }
+        )
+        return answer
+
+    def _answer(
+        self, call: Call, endpoint: Endpoint | None, route_status: int, fault: FaultRule | None
+    ) -> Answer:
+        if endpoint is None:
+            raise errors.route_invalid(call.path, call.method, route_status)
+        weight = endpoint.weight(None)
+        try:
+            early = self._early_fault(fault)
+            if early is not None:
+                return early
+            if call.body is None:
+                raise errors.too_many_params(
+                    413, f"body is over max_body_bytes ({self.config.max_body_bytes})"
+                )
+            sent = params.parse(
+                call.query, call.body, self.config.max_params, endpoint.takes_symbol
+            )
+            weight = endpoint.weight(sent)
+        except ExchangeError:
+            self.limiter.charge(call.client_ip, weight, self.clock.now_ms())
+            raise
+        now_ms = self.clock.now_ms()
+        used = self.limiter.admit(call.client_ip, weight, now_ms)
+        try:
+            payload = self._run(call, endpoint, sent, now_ms)
+        except ExchangeError as exc:
+            exc.headers[WEIGHT_HEADER] = str(used)
+            raise
+        return Answer(200, payload, {WEIGHT_HEADER: str(used)})
+
+    def _run(self, call: Call, endpoint: Endpoint, sent: params.Params, now_ms: int) -> Any:
+        account = None
+        if endpoint.signed:
+            account = security.authenticate(
+                call.api_key, sent, self.store.accounts, now_ms, self.config.recv_window_max
+            )
+        for name, kind in endpoint.mandatory:
+            value = sent.get(name)
+            if not value:
+                raise errors.mandatory_param(name, f"{name} not sent or empty")
+            if kind == "INT" and params.parse_long(value) is None:
+                raise errors.mandatory_param(name, f"{name} {value!r} is not an integer")
+        if self.config.strict_params:
+            unknown = sorted(set(sent.values) - endpoint.known_params)
+            if unknown:
+                total = len(sent.values)
+                raise errors.params_not_read(total - len(unknown), total, unknown)
+        listing = self.market.listing(now_ms)
+        self.store.forget_delisted(listing)
+        return endpoint.handler(self, Request(sent, account, now_ms, listing))
+
+    # -- faults (SPEC 5) ---------------------------------------------------------------
+
+    def _early_fault(self, fault: FaultRule | None) -> Answer | None:
+        """Faults that act before validation: error, rate_limit, drop; delay waits here."""
+        if fault is None:
+            return None
+        action = fault.action
+        kind = action["type"]
+        why = f"fault rule {fault.id}: {kind}"
+        if kind == "delay":
+            time.sleep(action["ms"] / 1000)
+            return None
+        if kind == "error":
+            exc = ExchangeError(action["status"], action["code"], action["msg"], why)
+        elif kind == "rate_limit":
+            retry = action["retry_after"]
+            if action["status"] == 429:
+                exc = errors.too_many_requests(
+                    self.limiter.limit or LIVE_WEIGHT_PER_MINUTE, retry, why
+                )
+            else:
+                exc = errors.ip_banned(self.clock.now_ms() + retry * 1000, retry, why)
+            exc.headers["Retry-After"] = str(retry)
+        elif kind == "drop":
+            return Answer(0, None, code=None, reason=why, fault=fault.id, drop=True)
+        else:
+            return None  # apply_then_error and malformed act on the normal answer
+        raise exc
+
+    @staticmethod
+    def _apply_late_fault(fault: FaultRule, answer: Answer) -> Answer:
+        answer.fault = fault.id
+        action = fault.action
+        if action["type"] == "apply_then_error" and answer.status == 200:
+            return Answer(
+                action["status"],
+                {"code": action["code"], "msg": action["msg"]},
+                answer.headers,
+                action["code"],
+                f"fault rule {fault.id}: applied, then answered an error",
+                fault.id,
+            )
+        if action["type"] == "malformed":
+            answer.status = 200
+            answer.truncate = True
+            answer.reason = f"fault rule {fault.id}: body cut in half"
+        return answer
+
+    # -- views of state ----------------------------------------------------------------
+
+    def position_row(self, account: Account, symbol: Symbol) -> dict[str, Any]:
+        leverage = self.store.leverage_of(account.api_key, symbol.name)
+        position = self.store.position_of(account.api_key, symbol.name)
+        row = {
+            "symbol": symbol.name,
+            "positionAmt": "0",
+            "entryPrice": "0.0",
+            "breakEvenPrice": "0.0",
+            "markPrice": "0.00000000",
+            "unRealizedProfit": "0.00000000",
+            "liquidationPrice": "0",
+            "leverage": str(leverage),
+            "maxQty": plain_decimal(symbol.max_qty_for(leverage)),
+            "marginType": "cross",
+            "isolatedMargin": "0.00000000",
+            "isAutoAddMargin": "false",
+            "positionSide": "BOTH",
+            "notionalValue": "0",
+            "isolatedWallet": "0",
+            "updateTime": 0,
+        }
+        if position is not None:
+            mark = plain_decimal(position.mark_price)
+            notional = position.amount * symbol.contract.contract_size / position.mark_price
+            row.update(
+                positionAmt=plain_decimal(position.amount),
+                entryPrice=mark,
+                breakEvenPrice=mark,
+                markPrice=mark,
+                unRealizedProfit="0",
+                marginType=position.margin_type,
+                notionalValue=plain_decimal(notional.quantize(Decimal("1e-8"))),
+                updateTime=position.update_time,
+            )
+        return row
+
+    def seed_position(
+        self,
+        api_key: str,
+        symbol_name: str,
+        amount: Decimal,
+        margin_type: str,
+        mark_price: Decimal | None,
+    ) -> None:
+        listing = self.market.listing(self.clock.now_ms())
+        symbol = listing.symbols.get(symbol_name)
+        if symbol is None:
+            raise KeyError(symbol_name)
+        price = symbol.contract.mark_price if mark_price is None else mark_price
+        self.store.forget_delisted(listing)
+        self.store.seed_position(
+            api_key, symbol_name, Position(amount, margin_type, price, self.clock.now_ms())
+        )
+
+
+def account_from_config(account: Any) -> Account:
+    if account.secret:
+        return security.hmac_account(account.api_key, account.secret)
+    return security.public_key_account(account.api_key, account.public_key)
+
+
+# -- endpoint handlers (SPEC 2) ----------------------------------------------------------
+
+
+def _symbol_named(request: Request, name: str) -> Symbol:
+    symbol = request.listing.symbols.get(name)
+    if symbol is None:
+        raise errors.invalid_symbol(
+            f"symbol {name!r} is not listed now (listed: {', '.join(request.listing.symbols)})"
+        )
+    return symbol
+
+
+def change_leverage(exchange: Exchange, request: Request) -> dict[str, Any]:
+    assert request.account is not None
+    symbol = _symbol_named(request, request.params.values["symbol"])
+    leverage = params.parse_long(request.params.values["leverage"])
+    assert leverage is not None
+    max_qty = exchange.store.change_leverage(request.account.api_key, symbol, leverage)
+    return {"leverage": leverage, "maxQty": plain_decimal(max_qty), "symbol": symbol.name}
+
+
+def ping(exchange: Exchange, request: Request) -> dict[str, Any]:
+    return {}
+
+
+def server_time(exchange: Exchange, request: Request) -> dict[str, Any]:
+    return {"serverTime": request.now_ms}
+
+
+def exchange_info(exchange: Exchange, request: Request) -> dict[str, Any]:
+    return {
+        "timezone": "UTC",
+        "serverTime": request.now_ms,
+        "rateLimits": [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": exchange.config.weight_per_minute or LIVE_WEIGHT_PER_MINUTE,
+            },
+            {
+                "rateLimitType": "ORDERS",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": ORDERS_PER_MINUTE,
+            },
+        ],
+        "exchangeFilters": [],
+        "symbols": [Market.exchange_info_row(s) for s in request.listing.symbols.values()],
+    }
+
+
+def _optional(request: Request, name: str) -> str | None:
+    return request.params.get(name) or None  # an empty value reads as not sent
+
+
+def leverage_brackets_v2(exchange: Exchange, request: Request) -> list[dict[str, Any]]:
+    name = _optional(request, "symbol")
+    symbols = [_symbol_named(request, name)] if name else request.listing.symbols.values()
+    return [{"symbol": s.name, "brackets": exchange.market.brackets_json(s)} for s in symbols]
+
+
+def leverage_brackets_v1(exchange: Exchange, request: Request) -> list[dict[str, Any]]:
+    pair = _optional(request, "pair")
+    pairs = request.listing.pairs
+    if pair is not None and pair not in pairs:
+        raise errors.invalid_symbol(f"pair {pair!r} is not listed (listed: {', '.join(pairs)})")
+    rows = []
+    for name in [pair] if pair else pairs:
+        # v1 answers with the pair's current-quarter table when it has one, as Binance does.
+        by_type = {s.contract_type: s for s in pairs[name]}
+        symbol = by_type.get("CURRENT_QUARTER") or by_type.get("PERPETUAL") or pairs[name][0]
+        rows.append({"pair": name, "brackets": exchange.market.brackets_json(symbol)})
+    return rows
+
+
+def position_risk(exchange: Exchange, request: Request) -> list[dict[str, Any]]:
+    assert request.account is not None
+    pair, margin_asset = _optional(request, "pair"), _optional(request, "marginAsset")
+    return [
+        exchange.position_row(request.account, s)
+        for s in request.listing.symbols.values()
+        if (pair is None or s.pair == pair)
+        and (margin_asset is None or s.contract.margin_asset == margin_asset)
+    ]
+
+
+def empty_list(exchange: Exchange, request: Request) -> list[Any]:
+    return []
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST",
+        "/dapi/v1/leverage",
+        change_leverage,
+        signed=True,
+        mandatory=(("symbol", "STRING"), ("leverage", "INT")),
+        takes_symbol=True,
+    ),
+    Endpoint("GET", "/dapi/v1/ping", ping),
+    Endpoint("GET", "/dapi/v1/time", server_time),
+    Endpoint("GET", "/dapi/v1/exchangeInfo", exchange_info),
+    Endpoint(
+        "GET",
+        "/dapi/v2/leverageBracket",
+        leverage_brackets_v2,
+        signed=True,
+        weight=lambda p: 1 if p is not None and p.get("symbol") else 2,
+        optional=frozenset({"symbol"}),
+        takes_symbol=True,
+    ),
+    Endpoint(
+        "GET",
+        "/dapi/v1/leverageBracket",
+        leverage_brackets_v1,
+        signed=True,
+        optional=frozenset({"pair"}),
+    ),
+    Endpoint(
+        "GET",
+        "/dapi/v1/positionRisk",
+        position_risk,
+        signed=True,
+        optional=frozenset({"pair", "marginAsset"}),
+    ),
+    Endpoint("GET", "/api/v3/ping", ping),
+    Endpoint("GET", "/api/v3/time", server_time),
+    Endpoint("GET", "/sapi/v1/capital/config/getall", empty_list, signed=True),
+    Endpoint("GET", "/sapi/v1/margin/allPairs", empty_list, signed=True),
+)

@@ -1,0 +1,212 @@
+"""A mock served in a background thread, and a handle that drives it over /__admin.
+
+Used by the pytest plugin and the contract kit; usable from any Python code:
+
+    with MockServer() as server:
+        mock = server.handle()
+        mock.clock.freeze(1591702613943)
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+
+from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
+
+
+class MockServer:
+    """The exchange on waitress, on 127.0.0.1 and a free port, in a daemon thread."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        import waitress
+
+        from mockserver.app import create_app
+
+        self.config = config or Config(port=0)
+        self.app = create_app(self.config)
+        self._server = waitress.create_server(
+            self.app,
+            host=self.config.host,
+            port=self.config.port,
+            threads=self.config.threads,
+            max_request_body_size=max(self.config.max_body_bytes * 16, 16 * 1024 * 1024),
+        )
+        port = self._server.effective_port
+        self.url = f"http://{self.config.host}:{port}"
+        self.thread_errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="dapi-mock", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except BaseException as exc:  # surfaced to the tests by the plugin
+            self.thread_errors.append(exc)
+
+    @property
+    def server_errors(self) -> list[BaseException]:
+        """Unexpected exceptions raised while serving, oldest first (each was a 500)."""
+        errors: list[BaseException] = self.app.extensions["dapi_mock.server_errors"]
+        return [*self.thread_errors, *errors]
+
+    def handle(self, api_key: str = DEMO_API_KEY, secret: str = DEMO_SECRET) -> DapiMock:
+        return DapiMock(self.url, api_key, secret, self.config.admin_token)
+
+    def close(self) -> None:
+        self._server.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> MockServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def format_errors(errors: list[BaseException]) -> str:
+    return "\n".join("".join(traceback.format_exception(e)) for e in errors)
+
+
+class AdminError(RuntimeError):
+    """The control plane refused a call; the message is its `error` text."""
+
+
+class _Admin:
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.session = requests.Session()
+        if token:
+            self.session.headers["X-Admin-Token"] = token
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.session.request(method, f"{self.url}/__admin{path}", json=body, timeout=10)
+        data = response.json()
+        if response.status_code != 200:
+            raise AdminError(f"{method} /__admin{path}: {response.status_code} {data}")
+        return data
+
+
+class Clock:
+    def __init__(self, admin: _Admin) -> None:
+        self._admin = admin
+
+    def now_ms(self) -> int:
+        return int(self._admin.call("GET", "/clock")["now_ms"])
+
+    def state(self) -> dict[str, Any]:
+        return dict(self._admin.call("GET", "/clock"))
+
+    def offset(self, ms: int) -> None:
+        self._admin.call("POST", "/clock", {"offset_ms": ms})
+
+    def freeze(self, at_ms: int) -> None:
+        self._admin.call("POST", "/clock", {"freeze_at_ms": at_ms})
+
+    def advance(self, ms: int) -> None:
+        self._admin.call("POST", "/clock", {"advance_ms": ms})
+
+    def real(self) -> None:
+        self._admin.call("POST", "/clock", {"real": True})
+
+
+class Accounts:
+    def __init__(self, admin: _Admin) -> None:
+        self._admin = admin
+
+    def add(self, api_key: str, secret: str | None = None, public_key: str | None = None) -> None:
+        body: dict[str, str] = {"api_key": api_key}
+        if secret is not None:
+            body["secret"] = secret
+        if public_key is not None:
+            body["public_key"] = public_key
+        self._admin.call("POST", "/accounts", body)
+
+    def remove(self, api_key: str) -> None:
+        self._admin.call("DELETE", f"/accounts/{api_key}")
+
+    def list(self) -> list[dict[str, str]]:
+        return list(self._admin.call("GET", "/accounts")["accounts"])
+
+
+class Positions:
+    def __init__(self, admin: _Admin, default_api_key: str) -> None:
+        self._admin = admin
+        self._api_key = default_api_key
+
+    def seed(
+        self,
+        symbol: str,
+        position_amt: str | int,
+        margin_type: str = "cross",
+        mark_price: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        body: dict[str, Any] = {
+            "api_key": api_key or self._api_key,
+            "symbol": symbol,
+            "positionAmt": str(position_amt),
+            "marginType": margin_type,
+        }
+        if mark_price is not None:
+            body["markPrice"] = str(mark_price)
+        self._admin.call("POST", "/positions", body)
+
+
+class Faults:
+    def __init__(self, admin: _Admin) -> None:
+        self._admin = admin
+
+    def add(self, rule: dict[str, Any]) -> int:
+        return int(self._admin.call("POST", "/faults", rule)["id"])
+
+    def list(self) -> list[dict[str, Any]]:
+        return list(self._admin.call("GET", "/faults")["faults"])
+
+    def remove(self, rule_id: int) -> None:
+        self._admin.call("DELETE", f"/faults/{rule_id}")
+
+    def clear(self) -> None:
+        self._admin.call("DELETE", "/faults")
+
+
+class DapiMock:
+    """Drive a running mock: `url`, `api_key`, `secret` and the control plane as methods."""
+
+    def __init__(self, url: str, api_key: str, secret: str, admin_token: str = "") -> None:
+        self.url = url
+        self.api_key = api_key
+        self.secret = secret
+        self._admin = _Admin(url, admin_token)
+        self.clock = Clock(self._admin)
+        self.accounts = Accounts(self._admin)
+        self.positions = Positions(self._admin, api_key)
+        self.faults = Faults(self._admin)
+
+    def reset(self) -> None:
+        self._admin.call("POST", "/reset")
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self._admin.call("GET", "/requests")["requests"])
+
+    def clear_requests(self) -> None:
+        self._admin.call("DELETE", "/requests")
+
+    def close(self) -> None:
+        self._admin.session.close()
+
+
+@contextmanager
+def running_mock(config: Config | None = None) -> Iterator[DapiMock]:
+    """A mock for the length of a `with` block: yields its handle."""
+    with MockServer(config) as server:
+        handle = server.handle()
+        try:
+            yield handle
+        finally:
+            handle.close()

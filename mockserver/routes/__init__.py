@@ -1,0 +1,1 @@
+"""Blueprints: the exchange API, compatibility routes and the control plane."""

@@ -1,0 +1,221 @@
+"""The control plane, /__admin: clock, accounts, positions, journal, faults (SPEC 4).
+
+JSON in, JSON out; errors are `{"error": "..."}`. Not journaled, not weighted,
+and it never returns a secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from mockserver.faults import FaultRuleError
+from mockserver.routes.dapi import exchange_of
+from mockserver.security import AccountError, hmac_account, public_key_account
+from mockserver.state import MARGIN_TYPES
+
+NOT_AUTHORIZED = {"code": -1002, "msg": "You are not authorized to execute this request."}
+CLOCK_COMMANDS = ("offset_ms", "freeze_at_ms", "advance_ms", "real")
+
+bp = Blueprint("admin", __name__, url_prefix="/__admin")
+
+
+class AdminError(Exception):
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+@bp.errorhandler(AdminError)
+def _admin_error(exc: AdminError) -> tuple[Response, int]:
+    return jsonify(error=exc.error), exc.status
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@bp.before_request
+def _authorize() -> tuple[Response, int] | None:
+    config = exchange_of(current_app).config
+    if config.admin_token:
+        given = request.headers.get("X-Admin-Token", "")
+        if not hmac.compare_digest(given.encode(), config.admin_token.encode()):
+            return jsonify(NOT_AUTHORIZED), 401
+    elif not is_loopback(config.host):
+        return jsonify(NOT_AUTHORIZED), 403
+    return None
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True, force=True)
+    if not isinstance(data, dict):
+        raise AdminError(400, "the body must be a JSON object")
+    return data
+
+
+def _whole_number(data: dict[str, Any], key: str) -> int:
+    value = data[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise AdminError(400, f"{key} must be a whole number of ms")
+    return value
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify(status="ok")
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    exchange_of(current_app).reset()
+    return jsonify(status="ok")
+
+
+def _clock_view() -> Response:
+    clock = exchange_of(current_app).clock
+    return jsonify(clock.state.as_dict(clock.now_ms()))
+
+
+@bp.get("/clock")
+def clock_get() -> Response:
+    return _clock_view()
+
+
+@bp.post("/clock")
+def clock_set() -> Response:
+    data = _body()
+    if len(data) != 1 or next(iter(data)) not in CLOCK_COMMANDS:
+        raise AdminError(400, f"give exactly one of {', '.join(CLOCK_COMMANDS)}")
+    clock = exchange_of(current_app).clock
+    if "real" in data:
+        if data["real"] is not True:
+            raise AdminError(400, "real must be true")
+        clock.real()
+    elif "offset_ms" in data:
+        clock.set_offset(_whole_number(data, "offset_ms"))
+    elif "freeze_at_ms" in data:
+        clock.freeze_at(_whole_number(data, "freeze_at_ms"))
+    else:
+        clock.advance(_whole_number(data, "advance_ms"))
+    return _clock_view()
+
+
+@bp.get("/accounts")
+def accounts_list() -> Response:
+    accounts = exchange_of(current_app).store.accounts.values()
+    return jsonify(accounts=[{"api_key": a.api_key, "type": a.type} for a in accounts])
+
+
+@bp.post("/accounts")
+def accounts_add() -> Response:
+    data = _body()
+    api_key, secret, public_key = data.get("api_key"), data.get("secret"), data.get("public_key")
+    if not isinstance(api_key, str):
+        raise AdminError(400, "api_key must be a string")
+    if (secret is None) == (public_key is None):
+        raise AdminError(400, "give exactly one of secret (HMAC) or public_key (PEM)")
+    if not isinstance(secret if secret is not None else public_key, str):
+        raise AdminError(400, "secret and public_key must be strings")
+    try:
+        account = (
+            hmac_account(api_key, secret)
+            if secret is not None
+            else (public_key_account(api_key, str(public_key)))
+        )
+    except AccountError as exc:
+        raise AdminError(400, str(exc)) from None
+    exchange_of(current_app).store.put_account(account)
+    return jsonify(api_key=account.api_key, type=account.type)
+
+
+@bp.delete("/accounts/<api_key>")
+def accounts_remove(api_key: str) -> Response:
+    if not exchange_of(current_app).store.remove_account(api_key):
+        raise AdminError(404, f"no account with api_key {api_key!r}")
+    return jsonify(status="ok")
+
+
+def _decimal(data: dict[str, Any], key: str) -> Decimal:
+    value = data.get(key)
+    try:
+        number = (
+            Decimal(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+        )
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise AdminError(400, f"{key} must be a decimal string")
+    return number
+
+
+@bp.post("/positions")
+def positions_seed() -> Response:
+    data = _body()
+    exchange = exchange_of(current_app)
+    api_key = data.get("api_key")
+    if not isinstance(api_key, str) or api_key not in exchange.store.accounts:
+        raise AdminError(400, "api_key must name an existing account")
+    symbol = data.get("symbol")
+    if not isinstance(symbol, str):
+        raise AdminError(400, "symbol must be a string")
+    amount = _decimal(data, "positionAmt")
+    margin_type = data.get("marginType", "cross")
+    if margin_type not in MARGIN_TYPES:
+        raise AdminError(400, "marginType must be cross or isolated")
+    mark_price = _decimal(data, "markPrice") if "markPrice" in data else None
+    if mark_price is not None and mark_price <= 0:
+        raise AdminError(400, "markPrice must be above 0")
+    try:
+        exchange.seed_position(api_key, symbol, amount, margin_type, mark_price)
+    except KeyError:
+        raise AdminError(400, f"symbol {symbol!r} is not listed now") from None
+    return jsonify(status="ok")
+
+
+@bp.get("/requests")
+def journal_list() -> Response:
+    return jsonify(requests=exchange_of(current_app).journal.entries())
+
+
+@bp.delete("/requests")
+def journal_clear() -> Response:
+    exchange_of(current_app).journal.clear()
+    return jsonify(status="ok")
+
+
+@bp.get("/faults")
+def faults_list() -> Response:
+    return jsonify(faults=exchange_of(current_app).faults.rules())
+
+
+@bp.post("/faults")
+def faults_add() -> Response:
+    try:
+        rule = exchange_of(current_app).faults.add(_body())
+    except FaultRuleError as exc:
+        raise AdminError(400, str(exc)) from None
+    return jsonify(id=rule.id)
+
+
+@bp.delete("/faults")
+def faults_clear() -> Response:
+    exchange_of(current_app).faults.clear()
+    return jsonify(status="ok")
+
+
+@bp.delete("/faults/<int:rule_id>")
+def faults_remove(rule_id: int) -> Response:
+    if not exchange_of(current_app).faults.remove(rule_id):
+        raise AdminError(404, f"no fault rule with id {rule_id}")
+    return jsonify(status="ok")
