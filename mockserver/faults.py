@@ -77,7 +77,7 @@ def _action(raw: Any) -> dict[str, Any]:
     if kind in ("error", "apply_then_error"):
         return {
             "type": kind,
-            "status": _int(raw, "status", 200, 599),
+            "status": _int(raw, "status", 400, 599),
             "code": _int(raw, "code", -(2**31), 2**31 - 1),
             "msg": _string(raw, "msg"),
         }
