@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from mockserver import config as config_module
 from mockserver import errors
 from mockserver.config import Config
-from mockserver.exchange import Exchange
+from mockserver.exchange import WEIGHT_HEADER, Exchange
 from mockserver.routes import admin, dapi
 
 log = logging.getLogger("mockserver")
@@ -38,7 +38,6 @@ def create_app(config: Config | None = None) -> Flask:
     app.json.compact = True  # type: ignore[attr-defined]
     exchange = Exchange(config)
     app.extensions["dapi_mock"] = exchange
-    app.extensions["dapi_mock.server_errors"] = []
     app.register_blueprint(dapi.blueprint())
     app.register_blueprint(admin.bp)
 
@@ -65,8 +64,13 @@ def _http_error(exc: HTTPException) -> Response | tuple[Response, int]:
 def _unexpected_error(exc: Exception) -> Response:
     """A bug: logged with its traceback, kept for the pytest plugin, answered 500 -1000."""
     log.exception("unexpected error on %s %s", request.method, request.path)
-    current_app.extensions["dapi_mock.server_errors"].append(exc)
-    return _binance_error(errors.unknown_error(f"{type(exc).__name__}: {exc}"))
+    exchange = dapi.exchange_of(current_app)
+    exchange.unexpected_errors.append(exc)
+    response = _binance_error(errors.unknown_error(f"{type(exc).__name__}: {exc}"))
+    if not request.path.startswith("/__admin"):
+        used = exchange.limiter.used(request.remote_addr or "unknown", exchange.clock.now_ms())
+        response.headers[WEIGHT_HEADER] = str(used)
+    return response
 
 
 def _binance_error(exc: errors.ExchangeError) -> Response:

@@ -58,6 +58,11 @@ class Answer:
     drop: bool = False
     truncate: bool = False
 
+    @classmethod
+    def of_error(cls, exc: ExchangeError) -> Answer:
+        payload = {"code": exc.code, "msg": exc.msg}
+        return cls(exc.status, payload, dict(exc.headers), exc.code, exc.reason)
+
     def body(self) -> bytes:
         data = json.dumps(self.payload, separators=(",", ":")).encode()
         return data[: len(data) // 2] if self.truncate else data
@@ -101,6 +106,7 @@ class Exchange:
         self.limiter = RateLimiter(config.weight_per_minute, config.ban_seconds)
         self.journal = Journal(config.journal_size)
         self.faults = FaultBook()
+        self.unexpected_errors: list[BaseException] = []  # bugs, kept for the pytest plugin
 
     def reset(self) -> None:
         self.store.reset()
@@ -119,13 +125,11 @@ class Exchange:
         try:
             answer = self._answer(call, endpoint, route_status, fault)
         except ExchangeError as exc:
-            answer = Answer(
-                exc.status,
-                {"code": exc.code, "msg": exc.msg},
-                dict(exc.headers),
-                exc.code,
-                exc.reason,
-            )
+            answer = Answer.of_error(exc)
+        except Exception as exc:  # a bug: answered like Binance, logged in full, kept
+            log.exception("unexpected error on %s %s", call.method, call.path)
+            self.unexpected_errors.append(exc)
+            answer = Answer.of_error(errors.unknown_error(f"{type(exc).__name__}: {exc}"))
         if fault is not None:
             answer = self._apply_late_fault(fault, answer)
         now_ms = self.clock.now_ms()

@@ -52,8 +52,7 @@ class MockServer:
     @property
     def server_errors(self) -> list[BaseException]:
         """Unexpected exceptions raised while serving, oldest first (each was a 500)."""
-        errors: list[BaseException] = self.app.extensions["dapi_mock.server_errors"]
-        return [*self.thread_errors, *errors]
+        return [*self.thread_errors, *self.app.extensions["dapi_mock"].unexpected_errors]
 
     def handle(self, api_key: str = DEMO_API_KEY, secret: str = DEMO_SECRET) -> DapiMock:
         return DapiMock(self.url, api_key, secret, self.config.admin_token)

@@ -1,0 +1,1 @@
+"""Interop tests: real third-party Binance clients against the live mock."""
