@@ -169,7 +169,8 @@ def _check(key: str, value: Any) -> None:
     if expected is None:
         raise ConfigError(f"unknown setting {key!r}")
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigError(f"setting {key!r} must be a {expected.__name__}, got {value!r}")
+        kind_name = {int: "whole number", bool: "boolean", str: "string"}[expected]
+        raise ConfigError(f"setting {key!r} must be a {kind_name}, got {value!r}")
     if not isinstance(value, int):
         return
     if key in _NON_NEGATIVE and value < 0:

@@ -1,0 +1,124 @@
+"""`dapi-mock serve`: a real process on waitress, its start-up line, flags and refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+SERVE = [sys.executable, "-m", "mockserver.cli", "serve"]
+
+
+@contextmanager
+def serving(
+    *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    process = subprocess.Popen(
+        [*SERVE, "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("listening on http://"), (line, process.stderr.read())
+        yield line.removeprefix("listening on "), process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_prints_its_real_port_and_answers_within_a_second():
+    started = time.monotonic()
+    with serving("--quiet") as (url, _):
+        assert url.startswith("http://127.0.0.1:")
+        assert not url.endswith(":0")
+        response = requests.get(f"{url}/dapi/v1/ping", timeout=5)
+        assert response.status_code == 200
+        assert time.monotonic() - started < 1.0 + 1.0  # 1 s budget, plus interpreter noise
+        assert response.headers["Server"] == "dapi-mock"
+
+
+def test_serve_logs_one_line_per_request_with_the_reason():
+    with serving() as (url, process):
+        requests.post(f"{url}/dapi/v1/leverage?symbol=BTCUSD_PERP", timeout=5)
+        requests.get(f"{url}/dapi/v1/ping", timeout=5)
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    lines = [line for line in stderr.splitlines() if "/dapi/v1/" in line]
+    assert len(lines) == 2
+    assert "POST /dapi/v1/leverage 401 -2014" in lines[0]
+    assert "X-MBX-APIKEY header missing" in lines[0]
+    assert "GET /dapi/v1/ping 200" in lines[1]
+
+
+def test_serve_logs_json_lines_on_request():
+    with serving("--log-format", "json") as (url, process):
+        requests.get(f"{url}/dapi/v1/nothing", timeout=5)
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    entry = json.loads(next(line for line in stderr.splitlines() if "nothing" in line))
+    assert entry["status"] == "404"
+    assert entry["code"] == -5000
+    assert set(entry) == {"time", "client", "method", "path", "status", "code", "ms", "reason"}
+
+
+def test_quiet_serve_logs_no_requests():
+    with serving("--quiet") as (url, process):
+        requests.get(f"{url}/dapi/v1/ping", timeout=5)
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    assert "/dapi/v1/ping" not in stderr
+
+
+def test_config_file_env_and_flags_layer(tmp_path: Path):
+    config = tmp_path / "mock.toml"
+    config.write_text(
+        "[exchange]\nweight_per_minute = 700\nstrict_params = true\n"
+        '[[accounts]]\napi_key = "fromfile"\nsecret = "filesecret"\n'
+    )
+    env = {"DAPI_MOCK_EXCHANGE_WEIGHT_PER_MINUTE": "900"}
+    with serving("--quiet", "--config", str(config), env=env) as (url, _):
+        info = requests.get(f"{url}/dapi/v1/exchangeInfo", timeout=5).json()
+        assert info["rateLimits"][0]["limit"] == 900
+        accounts = requests.get(f"{url}/__admin/accounts", timeout=5).json()["accounts"]
+        assert {"api_key": "fromfile", "type": "hmac"} in accounts
+
+
+def test_more_than_one_worker_is_refused_with_a_reason():
+    result = subprocess.run([*SERVE, "--workers", "2"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "--workers must be 1" in result.stderr
+    assert "--threads" in result.stderr
+
+
+def test_a_bad_config_is_reported_without_a_traceback(tmp_path: Path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[server]\nport = 'eighty'\n")
+    result = subprocess.run(
+        [*SERVE, "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "setting 'port' must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_symbols_file_is_reported_clearly(tmp_path: Path):
+    symbols = tmp_path / "symbols.json"
+    symbols.write_text('{"contracts": []}')
+    config = tmp_path / "mock.toml"
+    config.write_text(f'[exchange]\nsymbols_file = "{symbols}"\n')
+    result = subprocess.run(
+        [*SERVE, "--config", str(config), "--port", "0"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "non-empty 'contracts' list" in result.stderr
