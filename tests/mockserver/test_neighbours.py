@@ -99,11 +99,22 @@ def test_a_delivered_quarter_answers_1121_and_loses_its_leverage(client):
     assert next(r for r in rows if r["symbol"] == "BTCUSD_200626")["leverage"] == "20"
 
 
+def _bracket(number, leverage, floor, cap, mmr, cum):
+    return {
+        "bracket": number,
+        "initialLeverage": leverage,
+        "qtyCap": cap,
+        "qtyFloor": floor,
+        "maintMarginRatio": mmr,
+        "cum": cum,
+    }
+
+
 BTCUSD_PERP_V2 = [
-    {"bracket": 1, "initialLeverage": 125, "qtyCap": 5, "qtyFloor": 0, "maintMarginRatio": 0.004, "cum": 0},
-    {"bracket": 2, "initialLeverage": 100, "qtyCap": 10, "qtyFloor": 5, "maintMarginRatio": 0.005, "cum": 0.005},
-    {"bracket": 3, "initialLeverage": 50, "qtyCap": 25, "qtyFloor": 10, "maintMarginRatio": 0.01, "cum": 0.055},
-]  # fmt: skip
+    _bracket(1, 125, 0, 5, 0.004, 0),
+    _bracket(2, 100, 5, 10, 0.005, 0.005),
+    _bracket(3, 50, 10, 25, 0.01, 0.055),
+]
 
 
 def test_v2_brackets_for_one_symbol(client):
