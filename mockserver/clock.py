@@ -40,7 +40,8 @@ class Clock:
         return time.time_ns() // 1_000_000 + state.offset_ms
 
     def set_offset(self, offset_ms: int) -> None:
-        self._state = ClockState(offset_ms, None)
+        with self._lock:
+            self._state = ClockState(offset_ms, None)
 
     def freeze_at(self, at_ms: int) -> None:
         with self._lock:
@@ -55,7 +56,9 @@ class Clock:
                 self._state = ClockState(state.offset_ms + by_ms, None)
 
     def real(self) -> None:
-        self._state = ClockState(0, None)
+        with self._lock:
+            self._state = ClockState(0, None)
 
     def reset(self) -> None:
-        self._state = ClockState(self._initial_offset_ms, None)
+        with self._lock:
+            self._state = ClockState(self._initial_offset_ms, None)

@@ -133,9 +133,17 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[AccountConfig]]:
     return values, accounts
 
 
+ACCOUNT_KEYS = ("api_key", "secret", "public_key", "public_key_file")
+
+
 def _account(entry: Any, base: Path, where: str) -> AccountConfig:
     if not isinstance(entry, dict) or not isinstance(entry.get("api_key"), str):
         raise ConfigError(f"{where}: needs an api_key string")
+    for key, value in entry.items():
+        if key not in ACCOUNT_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key!r} must be a string")
     secret, public_key = entry.get("secret", ""), entry.get("public_key", "")
     if key_file := entry.get("public_key_file"):
         try:

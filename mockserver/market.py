@@ -160,7 +160,9 @@ class Market:
         symbols: dict[str, Symbol] = {}
         for contract in self.contracts:
             if contract.contract_type == "PERPETUAL":
-                assert contract.symbol and contract.delivery_date and contract.onboard_date
+                # parse_contracts guarantees these for perpetuals
+                assert contract.symbol is not None and contract.delivery_date is not None
+                assert contract.onboard_date is not None
                 found = [
                     Symbol(
                         contract.symbol,
@@ -310,8 +312,19 @@ def _parse_contract(entry: Any, where: str) -> Contract:
         brackets=_parse_brackets(entry.get("brackets"), f"{where} ({symbol or pair})"),
         delivery_date=delivery,
         onboard_date=onboard,
-        exchange_info=json.loads(json.dumps(info, default=str)),
+        exchange_info=_with_json_numbers(info),
     )
+
+
+def _with_json_numbers(value: Any) -> Any:
+    """The file was read with Decimal floats; give exchangeInfo back its JSON numbers."""
+    if isinstance(value, Decimal):
+        return json_number(value)
+    if isinstance(value, dict):
+        return {k: _with_json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_json_numbers(v) for v in value]
+    return value
 
 
 def _parse_brackets(rows: Any, where: str) -> tuple[Bracket, ...]:

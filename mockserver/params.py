@@ -93,7 +93,7 @@ def parse(query: bytes, body: bytes, max_params: int, check_symbol: bool = False
 
     `check_symbol` applies the symbol pattern (-1100) for endpoints that take one.
     """
-    count = query.count(b"&") + body.count(b"&") + bool(query) + bool(body)
+    count = sum(1 for part in (query, body) for element in part.split(b"&") if element)
     if count > max_params:
         raise errors.too_many_params(400, f"{count} parameters sent, max_params is {max_params}")
     query_params = _decode_part(query, "query", check_symbol)
