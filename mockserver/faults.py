@@ -157,9 +157,13 @@ class FaultBook:
     def pick(self, method: str, path: str, api_key: str | None) -> FaultRule | None:
         if not self._rules:  # the common case, without taking the lock
             return None
+        chosen = None
         with self._lock:
+            # Every matching rule counts the match, so `every` and a seeded `probability`
+            # behave the same whether or not an older rule fired on this request.
             for rule in self._rules:
-                if rule.matches(method, path, api_key) and rule.fires():
-                    rule.fired += 1
-                    return rule
-        return None
+                if rule.matches(method, path, api_key) and rule.fires() and chosen is None:
+                    chosen = rule
+            if chosen is not None:
+                chosen.fired += 1
+        return chosen

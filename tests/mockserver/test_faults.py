@@ -257,3 +257,16 @@ def test_rules_lists_the_rules_oldest_first_with_their_fired_count() -> None:
     assert (listed[1]["probability"], listed[1]["seed"]) == (0.25, 7)
     assert sum(r["fired"] for r in listed) <= 2
     assert listed[0]["fired"] == 1
+
+
+def test_every_counts_matches_even_when_an_older_rule_fires_first() -> None:
+    book = FaultBook()
+    first = book.add(
+        {"match": {"method": "POST", "path": PATH}, "action": {"type": "drop"}, "times": 1}
+    )
+    second = book.add(
+        {"match": {"method": "POST", "path": PATH}, "action": {"type": "drop"}, "every": 2}
+    )
+    assert book.pick("POST", "/dapi/v1/leverage", None) is first  # second's 1st match
+    assert book.pick("POST", "/dapi/v1/leverage", None) is second  # second's 2nd match
+    assert book.pick("POST", "/dapi/v1/leverage", None) is None
