@@ -7,10 +7,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from importlib import resources
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer, MultiSocketServer
+from waitress.task import ErrorTask
 from werkzeug.exceptions import HTTPException
 
 from mockserver import config as config_module
@@ -34,6 +38,8 @@ def contract_bytes() -> bytes:
 def create_app(config: Config | None = None) -> Flask:
     config = config or config_module.load(env={})
     app = Flask(__name__)
+    # Werkzeug would answer `/dapi//v1/ping` with an HTML 308 redirect; Binance paths are exact.
+    app.url_map.merge_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.compact = True  # type: ignore[attr-defined]
     exchange = Exchange(config)
@@ -65,7 +71,7 @@ def _unexpected_error(exc: Exception) -> Response:
     """A bug: logged with its traceback, kept for the pytest plugin, answered 500 -1000."""
     log.exception("unexpected error on %s %s", request.method, request.path)
     exchange = dapi.exchange_of(current_app)
-    exchange.unexpected_errors.append(exc)
+    exchange.note_unexpected(exc)
     response = _binance_error(errors.unknown_error(f"{type(exc).__name__}: {exc}"))
     if not request.path.startswith("/__admin"):
         used = exchange.limiter.used(request.remote_addr or "unknown", exchange.clock.now_ms())
@@ -129,23 +135,101 @@ class ServerGlue:
 
     @staticmethod
     def _log(environ: dict[str, Any], status: str, started: float) -> None:
-        if not request_log.isEnabledFor(logging.INFO):
-            return
-        request_log.info(
-            "request",
-            extra={
-                "request_fields": {
-                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    "client": environ.get("REMOTE_ADDR"),
-                    "method": environ.get("REQUEST_METHOD"),
-                    "path": environ.get("PATH_INFO"),
-                    "status": status,
-                    "code": environ.get(dapi.CODE_KEY),
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                    "reason": environ.get(dapi.REASON_KEY),
-                }
-            },
+        log_request(
+            environ.get("REMOTE_ADDR"),
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+            status,
+            environ.get(dapi.CODE_KEY),
+            started,
+            environ.get(dapi.REASON_KEY),
         )
+
+
+def log_request(
+    client: str | None,
+    method: str | None,
+    path: str | None,
+    status: str,
+    code: int | None,
+    started: float,
+    reason: str | None,
+) -> None:
+    """One line of the request log (SPEC 3); `started` is a `time.perf_counter()` value."""
+    if not request_log.isEnabledFor(logging.INFO):
+        return
+    request_log.info(
+        "request",
+        extra={
+            "request_fields": {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "client": client,
+                "method": method,
+                "path": path,
+                "status": status,
+                "code": code,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "reason": reason,
+            }
+        },
+    )
+
+
+# -- what waitress answers by itself ---------------------------------------------------------
+
+
+def error_for_unparsed_request(status: int, detail: str) -> errors.ExchangeError:
+    """Binance's answer for a request the HTTP server rejects before the app sees it.
+
+    waitress refuses unparsable HTTP (start line, header syntax, chunking,
+    Content-Length, an unknown Transfer-Encoding) and requests over its own
+    limits, which sit far above the app's and are only a backstop.
+    """
+    if status in (413, 431):
+        return errors.too_many_params(status, detail)
+    if status < 500 or status == 501:
+        # 501 is waitress's answer to an unknown Transfer-Encoding: bad input, so no 5xx.
+        return errors.illegal_characters(detail)
+    return errors.unknown_error(detail)
+
+
+class BinanceErrorTask(ErrorTask):
+    """waitress's error answer, as Binance's JSON instead of its text/plain page."""
+
+    def execute(self) -> None:
+        started = time.perf_counter()
+        error = self.request.error
+        exc = error_for_unparsed_request(error.code, str(error.body))
+        body = json.dumps({"code": exc.code, "msg": exc.msg}, separators=(",", ":")).encode()
+        self.status = f"{exc.status} {HTTPStatus(exc.status).phrase}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+        addr = self.channel.addr
+        log_request(
+            addr[0] if isinstance(addr, tuple) else str(addr),
+            # A request whose start line did not parse has neither.
+            getattr(self.request, "command", None),
+            getattr(self.request, "path", None),
+            str(exc.status),
+            exc.code,
+            started,
+            f"rejected by the HTTP server: {exc.reason}",
+        )
+
+
+class BinanceErrorChannel(HTTPChannel):
+    error_task_class = BinanceErrorTask
+
+
+def answer_server_errors_as_json(server: Any) -> None:
+    """Make a server from `waitress.create_server` (not yet running) answer its own errors
+    with Binance's JSON."""
+    listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
+    for listener in listeners:
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = BinanceErrorChannel
 
 
 class RequestLogFormatter(logging.Formatter):

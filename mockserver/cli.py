@@ -6,8 +6,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from mockserver import config as config_module
+from mockserver.config import Config
 from mockserver.market import MarketDataError
 from mockserver.routes.admin import is_loopback
 from mockserver.security import AccountError
@@ -34,6 +36,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="request log: one text line or one JSON object per request",
     )
     return parser
+
+
+def waitress_options(settings: Config) -> dict[str, Any]:
+    """The keyword arguments of `waitress.create_server` for these settings.
+
+    The one source of waitress options: `serve`, the in-process harness (pytest
+    plugin) and the benchmark's baseline app all use it, so they serve alike.
+    """
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "threads": settings.threads,
+        "ident": "dapi-mock",
+        # The app's limits (max_body_bytes, MAX_HEADER_BYTES) answer with Binance's JSON;
+        # waitress's sit far above them, as a backstop (answered as JSON too, see
+        # app.answer_server_errors_as_json). 256 KiB of headers is waitress's own default.
+        "max_request_body_size": max(settings.max_body_bytes * 16, 16 * 1024 * 1024),
+        "max_request_header_size": 256 * 1024,
+        "clear_untrusted_proxy_headers": True,
+    }
 
 
 def configure_logging(quiet: bool, log_format: str) -> None:
@@ -76,7 +98,7 @@ def serve(args: argparse.Namespace) -> int:
 
     import waitress
 
-    from mockserver.app import create_app
+    from mockserver.app import answer_server_errors_as_json, create_app
 
     try:
         app = create_app(settings)
@@ -90,16 +112,8 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        server = waitress.create_server(
-            app,
-            host=settings.host,
-            port=settings.port,
-            threads=settings.threads,
-            ident="dapi-mock",
-            # Our own limit answers with Binance's JSON; waitress's is only a backstop.
-            max_request_body_size=max(settings.max_body_bytes * 16, 16 * 1024 * 1024),
-            clear_untrusted_proxy_headers=True,
-        )
+        server = waitress.create_server(app, **waitress_options(settings))
+        answer_server_errors_as_json(server)
     except OSError as exc:
         print(
             f"dapi-mock: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",

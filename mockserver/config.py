@@ -76,6 +76,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 _TYPES = {f.name: f.type for f in dataclasses.fields(Config)}
+SECRET_SETTINGS = {"admin_token"}
 _NON_NEGATIVE = {
     "port",
     "max_body_bytes",
@@ -178,7 +179,8 @@ def _check(key: str, value: Any) -> None:
         raise ConfigError(f"unknown setting {key!r}")
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         kind_name = {int: "whole number", bool: "boolean", str: "string"}[expected]
-        raise ConfigError(f"setting {key!r} must be a {kind_name}, got {value!r}")
+        shown = "a secret value" if key in SECRET_SETTINGS else repr(value)  # never echo it
+        raise ConfigError(f"setting {key!r} must be a {kind_name}, got {shown}")
     if not isinstance(value, int):
         return
     if key in _NON_NEGATIVE and value < 0:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,7 +23,7 @@ from mockserver.clock import Clock
 from mockserver.config import Config
 from mockserver.errors import ExchangeError
 from mockserver.faults import FaultBook, FaultRule
-from mockserver.journal import BODY_LIMIT, Journal
+from mockserver.journal import BODY_LIMIT, QUERY_LIMIT, Journal
 from mockserver.market import Listing, Market, Symbol, plain_decimal
 from mockserver.ratelimit import RateLimiter
 from mockserver.security import Account
@@ -33,6 +35,8 @@ WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 SIGNED_PARAMS = frozenset({"timestamp", "recvWindow", "signature"})
 ORDERS_PER_MINUTE = 1200
 LIVE_WEIGHT_PER_MINUTE = 2400
+# Real clients send well under 1 KiB of headers; 16 KiB is Node.js's default cap (our choice).
+MAX_HEADER_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Call:
     body: bytes | None
     api_key: str | None
     client_ip: str
+    header_bytes: int = 0  # names and values of all request headers
 
 
 @dataclass
@@ -57,6 +62,7 @@ class Answer:
     fault: int | None = None
     drop: bool = False
     truncate: bool = False
+    journal_id: int | None = None  # reserved when the handler ran; None: taken at recording
 
     @classmethod
     def of_error(cls, exc: ExchangeError) -> Answer:
@@ -106,7 +112,14 @@ class Exchange:
         self.limiter = RateLimiter(config.weight_per_minute, config.ban_seconds)
         self.journal = Journal(config.journal_size)
         self.faults = FaultBook()
-        self.unexpected_errors: list[BaseException] = []  # bugs, kept for the pytest plugin
+        self._handler_lock = threading.Lock()
+        # Bugs, for the pytest plugin: the latest kept, all counted, so memory stays bounded.
+        self.unexpected_errors: deque[BaseException] = deque(maxlen=100)
+        self.unexpected_error_count = 0
+
+    def note_unexpected(self, exc: BaseException) -> None:
+        self.unexpected_errors.append(exc)
+        self.unexpected_error_count += 1
 
     def reset(self) -> None:
         self.store.reset()
@@ -128,7 +141,7 @@ class Exchange:
             answer = Answer.of_error(exc)
         except Exception as exc:  # a bug: answered like Binance, logged in full, kept
             log.exception("unexpected error on %s %s", call.method, call.path)
-            self.unexpected_errors.append(exc)
+            self.note_unexpected(exc)
             answer = Answer.of_error(errors.unknown_error(f"{type(exc).__name__}: {exc}"))
         if fault is not None:
             answer = self._apply_late_fault(fault, answer)
@@ -140,14 +153,15 @@ class Exchange:
                 "time_ms": now_ms,
                 "method": call.method,
                 "path": call.path,
-                "query": call.query.decode("utf-8", "replace"),
+                "query": call.query[:QUERY_LIMIT].decode("utf-8", "replace"),
                 "body": (call.body or b"")[:BODY_LIMIT].decode("utf-8", "replace"),
                 "api_key": call.api_key,
                 "status": None if answer.drop else answer.status,
                 "code": answer.code,
                 "fault": answer.fault,
                 "reason": answer.reason,
-            }
+            },
+            answer.journal_id,
         )
         return answer
 
@@ -161,6 +175,10 @@ class Exchange:
             early = self._early_fault(fault)
             if early is not None:
                 return early
+            if call.header_bytes > MAX_HEADER_BYTES:
+                raise errors.too_many_params(
+                    431, f"{call.header_bytes} bytes of headers, over {MAX_HEADER_BYTES}"
+                )
             if call.body is None:
                 raise errors.too_many_params(
                     413, f"body is over max_body_bytes ({self.config.max_body_bytes})"
@@ -175,13 +193,16 @@ class Exchange:
         now_ms = self.clock.now_ms()
         used = self.limiter.admit(call.client_ip, weight, now_ms)
         try:
-            payload = self._run(call, endpoint, sent, now_ms)
+            payload, journal_id = self._run(call, endpoint, sent, now_ms)
         except ExchangeError as exc:
             exc.headers[WEIGHT_HEADER] = str(used)
             raise
-        return Answer(200, payload, {WEIGHT_HEADER: str(used)})
+        return Answer(200, payload, {WEIGHT_HEADER: str(used)}, journal_id=journal_id)
 
-    def _run(self, call: Call, endpoint: Endpoint, sent: params.Params, now_ms: int) -> Any:
+    def _run(
+        self, call: Call, endpoint: Endpoint, sent: params.Params, now_ms: int
+    ) -> tuple[Any, int]:
+        """The SIGNED and parameter checks, then the handler; returns its payload and journal id."""
         account = None
         if endpoint.signed:
             account = security.authenticate(
@@ -200,7 +221,10 @@ class Exchange:
                 raise errors.params_not_read(total - len(unknown), total, unknown)
         listing = self.market.listing(now_ms)
         self.store.forget_delisted(listing)
-        return endpoint.handler(self, Request(sent, account, now_ms, listing))
+        # Journal ids of successful calls follow the order in which handlers saw the state.
+        with self._handler_lock:
+            payload = endpoint.handler(self, Request(sent, account, now_ms, listing))
+            return payload, self.journal.reserve_id()
 
     # -- faults (SPEC 5) ---------------------------------------------------------------
 
@@ -243,6 +267,7 @@ class Exchange:
                 action["code"],
                 f"fault rule {fault.id}: applied, then answered an error",
                 fault.id,
+                journal_id=answer.journal_id,
             )
         if action["type"] == "malformed":
             answer.status = 200

@@ -26,17 +26,14 @@ class MockServer:
     def __init__(self, config: Config | None = None) -> None:
         import waitress
 
-        from mockserver.app import create_app
+        from mockserver.app import answer_server_errors_as_json, create_app
+        from mockserver.cli import waitress_options
 
         self.config = config or Config(port=0)
         self.app = create_app(self.config)
-        self._server = waitress.create_server(
-            self.app,
-            host=self.config.host,
-            port=self.config.port,
-            threads=self.config.threads,
-            max_request_body_size=max(self.config.max_body_bytes * 16, 16 * 1024 * 1024),
-        )
+        # The same server options as `dapi-mock serve`, so tests see what users run.
+        self._server = waitress.create_server(self.app, **waitress_options(self.config))
+        answer_server_errors_as_json(self._server)
         port = self._server.effective_port
         self.url = f"http://{self.config.host}:{port}"
         self.thread_errors: list[BaseException] = []
@@ -50,22 +47,47 @@ class MockServer:
             self.thread_errors.append(exc)
 
     @property
-    def server_errors(self) -> list[BaseException]:
-        """Unexpected exceptions raised while serving, oldest first (each was a 500)."""
-        return [*self.thread_errors, *self.app.extensions["dapi_mock"].unexpected_errors]
+    def error_count(self) -> int:
+        """How many unexpected exceptions the server has raised (each answered a 500)."""
+        return len(self.thread_errors) + self.app.extensions["dapi_mock"].unexpected_error_count
 
-    def handle(self, api_key: str = DEMO_API_KEY, secret: str = DEMO_SECRET) -> DapiMock:
-        return DapiMock(self.url, api_key, secret, self.config.admin_token)
+    def errors_since(self, count: int) -> list[BaseException]:
+        """The exceptions raised since `error_count` was `count` (the latest 100 are kept)."""
+        kept = [*self.thread_errors, *self.app.extensions["dapi_mock"].unexpected_errors]
+        return kept[-(self.error_count - count) :] if self.error_count > count else []
+
+    def handle(self, api_key: str | None = None, secret: str | None = None) -> DapiMock:
+        """A handle acting as `api_key` (default: the demo account, else the first HMAC one)."""
+        if api_key is None:
+            api_key, secret = default_credentials(self.config)
+        return DapiMock(self.url, api_key, secret or "", self.config.admin_token)
 
     def close(self) -> None:
-        self._server.close()
-        self._thread.join(timeout=5)
+        """Stop serving at once, closing open connections and the worker threads too."""
+        from waitress import wasyncore
+
+        server = self._server
+        if self._thread.is_alive():
+            # In the serving thread: the loop's map empties, so the loop ends now, however
+            # many keep-alive connections clients left open (server.close() alone waited).
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            self._thread.join(timeout=5)
+        else:
+            server.close()
+        server.task_dispatcher.shutdown()
 
     def __enter__(self) -> MockServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def default_credentials(config: Config) -> tuple[str, str]:
+    for account in config.all_accounts():
+        if account.secret:
+            return account.api_key, account.secret
+    return DEMO_API_KEY, DEMO_SECRET  # no HMAC account: requests signed with it get -2015
 
 
 def format_errors(errors: list[BaseException]) -> str:

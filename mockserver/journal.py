@@ -7,20 +7,42 @@ from collections import deque
 from typing import Any
 
 BODY_LIMIT = 4096
+# The query is bounded only by the HTTP server's header limit; keep the journal's size bounded.
+QUERY_LIMIT = 16384
 
 
 class Journal:
-    """A bounded, thread-safe log of requests; ids keep counting across drops and clears."""
+    """A bounded, thread-safe log in id order; ids keep counting across drops and clears."""
 
     def __init__(self, size: int) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=size)
         self._next_id = 1
         self._lock = threading.Lock()
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def reserve_id(self) -> int:
+        """Take the next id now, for an entry recorded later (see `Exchange._run`)."""
         with self._lock:
-            self._entries.append({"id": self._next_id, **entry})
-            self._next_id += 1
+            return self._take_id()
+
+    def _take_id(self) -> int:
+        entry_id = self._next_id
+        self._next_id += 1
+        return entry_id
+
+    def record(self, entry: dict[str, Any], entry_id: int | None = None) -> None:
+        with self._lock:
+            item = {"id": self._take_id() if entry_id is None else entry_id, **entry}
+            entries = self._entries
+            # An entry with a reserved id may arrive after later ones: keep id order.
+            at = len(entries)
+            while at and entries[at - 1]["id"] > item["id"]:
+                at -= 1
+            if len(entries) == entries.maxlen:
+                if at == 0:
+                    return  # older than everything kept: it has already dropped out
+                entries.popleft()
+                at -= 1
+            entries.insert(at, item)
 
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:

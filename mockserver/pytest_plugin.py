@@ -37,10 +37,10 @@ def dapi_mock(dapi_mock_server: MockServer) -> Iterator[DapiMock]:
     """A handle on the mock, reset before the test; the test fails if the server raised."""
     handle = dapi_mock_server.handle()
     handle.reset()
-    errors_before = len(dapi_mock_server.server_errors)
+    errors_before = dapi_mock_server.error_count
     yield handle
     handle.close()
-    new_errors = dapi_mock_server.server_errors[errors_before:]
+    new_errors = dapi_mock_server.errors_since(errors_before)
     if new_errors:
         pytest.fail(
             "the dapi-mock server raised while serving this test:\n" + format_errors(new_errors),

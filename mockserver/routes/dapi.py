@@ -36,6 +36,11 @@ def call_from_request(max_body_bytes: int) -> Call:
         body=body,
         api_key=environ.get("HTTP_X_MBX_APIKEY"),
         client_ip=environ.get("REMOTE_ADDR") or "unknown",
+        header_bytes=sum(
+            len(name) + len(value)
+            for name, value in environ.items()
+            if name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH")
+        ),
     )
 
 

@@ -439,7 +439,7 @@ def test_an_unexpected_exception_is_500_1000_and_logged(client, monkeypatch, cap
     )
     assert "injected failure" in caplog.text
     assert "Traceback" in caplog.text
-    assert client.exchange.unexpected_errors
+    assert client.exchange.unexpected_error_count == 1
 
 
 # -- the order of checks (SPEC 1.3) -------------------------------------------------------
