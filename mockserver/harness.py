@@ -37,6 +37,7 @@ class MockServer:
         port = self._server.effective_port
         self.url = f"http://{self.config.host}:{port}"
         self.thread_errors: list[BaseException] = []
+        self._admin_session = requests.Session()
         self._thread = threading.Thread(target=self._run, name="dapi-mock", daemon=True)
         self._thread.start()
 
@@ -60,10 +61,15 @@ class MockServer:
         """A handle acting as `api_key` (default: the demo account, else the first HMAC one)."""
         if api_key is None:
             api_key, secret = default_credentials(self.config)
-        return DapiMock(self.url, api_key, secret or "", self.config.admin_token)
+        # One kept-alive admin connection for every handle: a per-test reset then costs a
+        # request, not a TCP handshake.
+        return DapiMock(
+            self.url, api_key, secret or "", self.config.admin_token, self._admin_session
+        )
 
     def close(self) -> None:
         """Stop serving at once, closing open connections and the worker threads too."""
+        self._admin_session.close()
         from waitress import wasyncore
 
         server = self._server
@@ -99,9 +105,10 @@ class AdminError(RuntimeError):
 
 
 class _Admin:
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, session: requests.Session | None = None) -> None:
         self.url = url
-        self.session = requests.Session()
+        self.owns_session = session is None
+        self.session = session or requests.Session()
         if token:
             self.session.headers["X-Admin-Token"] = token
 
@@ -199,11 +206,18 @@ class Faults:
 class DapiMock:
     """Drive a running mock: `url`, `api_key`, `secret` and the control plane as methods."""
 
-    def __init__(self, url: str, api_key: str, secret: str, admin_token: str = "") -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        secret: str,
+        admin_token: str = "",
+        session: requests.Session | None = None,
+    ) -> None:
         self.url = url
         self.api_key = api_key
         self.secret = secret
-        self._admin = _Admin(url, admin_token)
+        self._admin = _Admin(url, admin_token, session)
         self.clock = Clock(self._admin)
         self.accounts = Accounts(self._admin)
         self.positions = Positions(self._admin, api_key)
@@ -219,7 +233,8 @@ class DapiMock:
         self._admin.call("DELETE", "/requests")
 
     def close(self) -> None:
-        self._admin.session.close()
+        if self._admin.owns_session:
+            self._admin.session.close()
 
 
 @contextmanager

@@ -1,9 +1,15 @@
 """Binance's routes (/dapi, and the /api/v3 and /sapi ones clients call first): thin views.
 
 Each view hands the raw request to `Exchange.handle`; all rules live there.
+`app.ServerGlue` answers exact route matches through `call_from_environ` and
+`Answer` directly, below Flask's request context (most of a request's cost);
+the Flask views registered here serve what is left: HEAD, and through the
+error handlers, 404 and 405.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
@@ -19,9 +25,16 @@ def exchange_of(app: Flask) -> Exchange:
     return exchange
 
 
-def call_from_request(max_body_bytes: int) -> Call:
-    environ = request.environ
-    declared = request.content_length
+def _declared_length(environ: dict[str, Any]) -> int | None:
+    try:
+        return int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+
+
+def call_from_environ(environ: dict[str, Any], max_body_bytes: int) -> Call:
+    """The raw request, from a WSGI environ; the body is None when over the limit."""
+    declared = _declared_length(environ)
     body: bytes | None
     if declared is not None and declared > max_body_bytes:
         body = None
@@ -30,8 +43,9 @@ def call_from_request(max_body_bytes: int) -> Call:
         if len(body) > max_body_bytes:
             body = None
     return Call(
-        method=request.method,
-        path=request.path,
+        method=environ["REQUEST_METHOD"],
+        # WSGI hands the path over as latin-1; Binance paths are ASCII, others read as UTF-8.
+        path=environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace"),
         query=environ.get("QUERY_STRING", "").encode("latin-1"),
         body=body,
         api_key=environ.get("HTTP_X_MBX_APIKEY"),
@@ -44,20 +58,24 @@ def call_from_request(max_body_bytes: int) -> Call:
     )
 
 
-def render(answer: Answer) -> Response:
-    environ = request.environ
+def note_outcome(environ: dict[str, Any], answer: Answer) -> None:
+    """What the request log (app.ServerGlue) reports, and whether to drop the connection."""
     environ[CODE_KEY] = answer.code
     environ[REASON_KEY] = answer.reason
     if answer.drop:
         environ[DROP_KEY] = True
-        return Response(b"", 200)
-    return Response(answer.body(), answer.status, answer.headers, mimetype="application/json")
 
 
 def serve(endpoint: Endpoint | None, route_status: int = 200) -> Response:
     exchange = exchange_of(current_app)
-    call = call_from_request(exchange.config.max_body_bytes)
-    return render(exchange.handle(call, endpoint, route_status))
+    environ = request.environ
+    answer = exchange.handle(
+        call_from_environ(environ, exchange.config.max_body_bytes), endpoint, route_status
+    )
+    note_outcome(environ, answer)
+    if answer.drop:
+        return Response(b"", 200)
+    return Response(answer.body(), answer.status, answer.headers, mimetype="application/json")
 
 
 def _view_for(endpoint: Endpoint):
