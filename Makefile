@@ -34,5 +34,15 @@ test: lint typecheck unit
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=dev $(BIN)/pytest tests/property $(PYTEST_ARGS)
 
+# Served mock vs a trivial Flask route on the same server; wrk from Debian (machines run as root).
+BENCH_ARGS ?=
+bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info reports
+
+# 60 s of mixed load on `dapi-mock serve`, sampling its RSS: does memory stay flat?
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py --seconds 60
