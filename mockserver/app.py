@@ -15,7 +15,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer
 from waitress.task import ErrorTask
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from mockserver import config as config_module
 from mockserver import errors
@@ -57,14 +57,18 @@ def create_app(config: Config | None = None) -> Flask:
     return app
 
 
-def _http_error(exc: HTTPException) -> Response | tuple[Response, int]:
+def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if request.path == "/__admin" or request.path.startswith("/__admin/"):
-        what = "no such admin route" if status == 404 else exc.name.lower()
-        return jsonify(error=what), status
-    if status in (404, 405):
-        return dapi.serve(None, status)
-    return _binance_error(errors.ExchangeError(status, -1000, exc.name, exc.description))
+        response = jsonify(error="no such admin route" if status == 404 else exc.name.lower())
+        response.status_code = status
+    elif status in (404, 405):
+        response = dapi.serve(None, status)
+    else:
+        return _binance_error(errors.ExchangeError(status, -1000, exc.name, exc.description))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # RFC 9110
+    return response
 
 
 def _unexpected_error(exc: Exception) -> Response:

@@ -8,6 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTIONS = ("error", "delay", "rate_limit", "apply_then_error", "drop", "malformed")
+ACTION_KEYS = {
+    "error": ("status", "code", "msg"),
+    "apply_then_error": ("status", "code", "msg"),
+    "delay": ("ms",),
+    "rate_limit": ("status", "retry_after"),
+    "drop": (),
+    "malformed": (),
+}
+METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 MAX_DELAY_MS = 600_000
 
 
@@ -74,12 +83,17 @@ def _action(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or raw.get("type") not in ACTIONS:
         raise FaultRuleError(f"action.type must be one of {', '.join(ACTIONS)}")
     kind = raw["type"]
+    unknown = sorted(set(raw) - {"type", *ACTION_KEYS[kind]})
+    if unknown:
+        raise FaultRuleError(f"unknown key(s) for a {kind} action: {', '.join(unknown)}")
     if kind in ("error", "apply_then_error"):
+        if not isinstance(raw.get("msg"), str):
+            raise FaultRuleError("msg must be a string")
         return {
             "type": kind,
             "status": _int(raw, "status", 400, 599),
             "code": _int(raw, "code", -(2**31), 2**31 - 1),
-            "msg": _string(raw, "msg"),
+            "msg": raw["msg"],
         }
     if kind == "delay":
         return {"type": kind, "ms": _int(raw, "ms", 0, MAX_DELAY_MS)}
@@ -101,7 +115,10 @@ def parse_rule(rule_id: int, data: Any) -> FaultRule:
     match = data.get("match")
     if not isinstance(match, dict) or set(match) - {"method", "path", "api_key"}:
         raise FaultRuleError("match must be an object with method, path and optional api_key")
-    matcher = {"method": _string(match, "method").upper(), "path": _string(match, "path")}
+    method = _string(match, "method").upper()
+    if method not in METHODS:
+        raise FaultRuleError(f"match.method must be one of {', '.join(METHODS)}")
+    matcher = {"method": method, "path": _string(match, "path")}
     if "api_key" in match:
         matcher["api_key"] = _string(match, "api_key")
     whens = [k for k in ("times", "every", "probability") if k in data]

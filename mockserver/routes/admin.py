@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from mockserver.clock import ClockRangeError
 from mockserver.faults import FaultRuleError
 from mockserver.routes.dapi import exchange_of
 from mockserver.security import AccountError, hmac_account, public_key_account
@@ -57,10 +58,13 @@ def _authorize() -> tuple[Response, int] | None:
     return None
 
 
-def _body() -> dict[str, Any]:
+def _body(allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
     data = request.get_json(silent=True, force=True)
     if not isinstance(data, dict):
         raise AdminError(400, "the body must be a JSON object")
+    unknown = sorted(set(data) - set(allowed)) if allowed is not None else []
+    if unknown:
+        raise AdminError(400, f"unknown key(s): {', '.join(unknown)}")
     return data
 
 
@@ -98,16 +102,19 @@ def clock_set() -> Response:
     if len(data) != 1 or next(iter(data)) not in CLOCK_COMMANDS:
         raise AdminError(400, f"give exactly one of {', '.join(CLOCK_COMMANDS)}")
     clock = exchange_of(current_app).clock
-    if "real" in data:
-        if data["real"] is not True:
-            raise AdminError(400, "real must be true")
-        clock.real()
-    elif "offset_ms" in data:
-        clock.set_offset(_whole_number(data, "offset_ms"))
-    elif "freeze_at_ms" in data:
-        clock.freeze_at(_whole_number(data, "freeze_at_ms"))
-    else:
-        clock.advance(_whole_number(data, "advance_ms"))
+    try:
+        if "real" in data:
+            if data["real"] is not True:
+                raise AdminError(400, "real must be true")
+            clock.real()
+        elif "offset_ms" in data:
+            clock.set_offset(_whole_number(data, "offset_ms"))
+        elif "freeze_at_ms" in data:
+            clock.freeze_at(_whole_number(data, "freeze_at_ms"))
+        else:
+            clock.advance(_whole_number(data, "advance_ms"))
+    except ClockRangeError as exc:
+        raise AdminError(400, str(exc)) from None
     return _clock_view()
 
 
@@ -119,7 +126,7 @@ def accounts_list() -> Response:
 
 @bp.post("/accounts")
 def accounts_add() -> Response:
-    data = _body()
+    data = _body(("api_key", "secret", "public_key"))
     api_key, secret, public_key = data.get("api_key"), data.get("secret"), data.get("public_key")
     if not isinstance(api_key, str):
         raise AdminError(400, "api_key must be a string")
@@ -161,7 +168,7 @@ def _decimal(data: dict[str, Any], key: str) -> Decimal:
 
 @bp.post("/positions")
 def positions_seed() -> Response:
-    data = _body()
+    data = _body(("api_key", "symbol", "positionAmt", "marginType", "markPrice"))
     exchange = exchange_of(current_app)
     api_key = data.get("api_key")
     if not isinstance(api_key, str) or api_key not in exchange.store.accounts:

@@ -217,3 +217,35 @@ def test_non_loopback_host_without_token_closes_the_control_plane(make_client):
     assert response.status_code == 403
     assert response.get_json()["code"] == -1002
     assert client.get("/dapi/v1/ping").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"freeze_at_ms": 2**62}, {"freeze_at_ms": -1}, {"offset_ms": -(2**50)}, {"advance_ms": 2**62}],
+)
+def test_the_clock_stays_within_the_calendar_the_market_can_list(client, body):
+    response = client.admin("POST", "/clock", body)
+    assert response.status_code == 400
+    assert "between 1970 and 9998" in response.get_json()["error"]
+    assert client.get("/dapi/v1/exchangeInfo").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/accounts", {"api_key": "k", "secret": "s", "role": "admin"}),
+        ("/positions", {"api_key": "dapimockdemokey", "symbol": "BTCUSD_PERP",
+                        "positionAmt": "1", "leverage": 5}),
+    ],
+)  # fmt: skip
+def test_unknown_keys_in_admin_bodies_are_refused(client, path, body):
+    response = client.admin("POST", path, body)
+    assert response.status_code == 400
+    assert "unknown key" in response.get_json()["error"]
+
+
+def test_a_wrong_method_lists_the_allowed_ones(client):
+    response = client.request("DELETE", "/dapi/v1/leverage")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert client.admin("PUT", "/clock").headers["Allow"] == "GET, HEAD, OPTIONS, POST"

@@ -57,7 +57,11 @@ def test_method_is_uppercased() -> None:
             {"type": "rate_limit", "status": 418, "retry_after": 30},
         ),
         ({"type": "drop"}, {"type": "drop"}),
-        ({"type": "malformed", "extra": 1}, {"type": "malformed"}),
+        ({"type": "malformed"}, {"type": "malformed"}),
+        (
+            {"type": "error", "status": 503, "code": -1001, "msg": ""},
+            {"type": "error", "status": 503, "code": -1001, "msg": ""},
+        ),
         (
             {"type": "apply_then_error", "status": 500, "code": -1000, "msg": "x"},
             {"type": "apply_then_error", "status": 500, "code": -1000, "msg": "x"},
@@ -83,7 +87,9 @@ def test_each_action_type_parses(action: dict[str, Any], kept: dict[str, Any]) -
         (rule(action={**ERROR_ACTION, "status": 200}), "status must be a whole number"),
         (rule(action={**ERROR_ACTION, "status": "503"}), "status must be a whole number"),
         (rule(action={**ERROR_ACTION, "code": True}), "code must be a whole number"),
-        (rule(action={**ERROR_ACTION, "msg": ""}), "msg must be a non-empty string"),
+        (rule(action={**ERROR_ACTION, "msg": 5}), "msg must be a string"),
+        (rule(action={"type": "malformed", "extra": 1}), "unknown key(s) for a malformed action"),
+        (rule(match={"method": "FETCH", "path": PATH}), "match.method must be one of"),
         (rule(action={"type": "delay"}), "ms must be a whole number"),
         (rule(action={"type": "delay", "ms": -1}), "ms must be a whole number"),
         (rule(action={"type": "delay", "ms": 600_001}), "ms must be a whole number"),
