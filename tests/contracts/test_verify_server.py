@@ -1,0 +1,332 @@
+"""`dapi-contract verify-server` against the mock, and against broken servers it must catch.
+
+The broken servers are the mock's own WSGI app wrapped (served by waitress on
+port 0): one re-signs every request before the mock sees it, so it accepts any
+signature; two answer a wrong maxQty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from contracts.cli import main
+from contracts.client import DapiClient
+from contracts.server_contract import PROPERTIES, verify_server
+from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
+from mockserver.harness import MockServer, format_errors
+
+PORTABLE = [p.name for p in PROPERTIES if not p.mock_rules]
+MOCK_ONLY = [p.name for p in PROPERTIES if p.mock_rules]
+DISCOVERY = "server_publishes_its_market"
+
+WSGIApp = Callable[..., Any]
+
+
+def _verify(server: MockServer, **options: Any) -> Any:
+    options.setdefault("examples", 3)
+    options.setdefault("seed", 20260501)
+    options.setdefault("progress", None)
+    return verify_server(server.url, DEMO_API_KEY, secret=DEMO_SECRET, **options)
+
+
+def _outcomes(report: Any) -> dict[str, str]:
+    return {v.name: v.outcome for v in report.verdicts}
+
+
+@pytest.fixture
+def exchange() -> Iterator[MockServer]:
+    with MockServer(Config(port=0)) as server:
+        yield server
+        assert server.error_count == 0, format_errors(server.errors_since(0))
+
+
+# --- broken servers -------------------------------------------------------------------------
+
+
+class SkipsSignatureCheck:
+    """Every signed request reaches the mock re-signed: in effect, no signature is checked."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        query = environ.get("QUERY_STRING", "")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length).decode("latin-1") if length else ""
+        parts = {"query": query, "body": body}
+        for name, part in parts.items():
+            head, _, last = part.rpartition("&")
+            if last.startswith("signature="):
+                parts[name] = head
+                payload = (parts["query"] + parts["body"]).encode("latin-1")
+                good = hmac.new(DEMO_SECRET.encode(), payload, hashlib.sha256).hexdigest()
+                parts[name] = f"{head}&signature={good}" if head else f"signature={good}"
+        environ["QUERY_STRING"] = parts["query"]
+        raw = parts["body"].encode("latin-1")
+        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["CONTENT_LENGTH"] = str(len(raw))
+        return self.app(environ, start_response)
+
+
+class WrongMaxQty:
+    """Answers POST /dapi/v1/leverage with a maxQty from `rule(brackets, leverage)`."""
+
+    def __init__(self, app: WSGIApp, server: MockServer, rule: Callable[..., Decimal]) -> None:
+        self.app = app
+        self.exchange = server.app.extensions["dapi_mock"]
+        self.rule = rule
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        held: dict[str, Any] = {}
+
+        def hold(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            held.update(status=status, headers=headers)
+            return lambda data: None
+
+        body = b"".join(self.app(environ, hold))
+        if environ["PATH_INFO"] == "/dapi/v1/leverage" and held["status"].startswith("200"):
+            answer = json.loads(body)
+            listing = self.exchange.market.listing(self.exchange.clock.now_ms())
+            brackets = listing.symbols[answer["symbol"]].contract.brackets
+            answer["maxQty"] = str(self.rule(brackets, answer["leverage"]))
+            body = json.dumps(answer, separators=(",", ":")).encode()
+        headers = [(k, v) for k, v in held["headers"] if k.lower() != "content-length"]
+        start_response(held["status"], [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def first_fitting_bracket(brackets: Any, leverage: int) -> Decimal:
+    """The classic slip: the *lowest*-numbered bracket that allows the leverage (always #1)."""
+    return next(b.qty_cap for b in brackets if b.initial_leverage >= leverage)
+
+
+def one_bracket_too_far(brackets: Any, leverage: int) -> Decimal:
+    """Off by one: the bracket after the right one, so maxQty is too big."""
+    fitting = [i for i, b in enumerate(brackets) if b.initial_leverage >= leverage]
+    return brackets[min(fitting[-1] + 1, len(brackets) - 1)].qty_cap
+
+
+def broken(wrap: Callable[[WSGIApp, MockServer], WSGIApp]) -> Iterator[MockServer]:
+    with MockServer(Config(port=0)) as server:
+        server.app.wsgi_app = wrap(server.app.wsgi_app, server)  # type: ignore[method-assign]
+        yield server
+
+
+# --- the mock holds the contract -------------------------------------------------------------
+
+
+def test_the_mock_holds_every_property_with_mock_rules(exchange: MockServer) -> None:
+    report = _verify(exchange, mock_rules=True)
+    assert _outcomes(report) == {DISCOVERY: "pass", **dict.fromkeys(PORTABLE + MOCK_ONLY, "pass")}
+    assert report.ok
+
+
+def test_without_mock_rules_only_portable_properties_run_on_few_requests(
+    exchange: MockServer,
+) -> None:
+    report = _verify(exchange, examples=5)
+    outcomes = _outcomes(report)
+    assert [n for n, o in outcomes.items() if o == "pass"] == [DISCOVERY, *PORTABLE]
+    assert [n for n, o in outcomes.items() if o == "skip"] == MOCK_ONLY
+    assert all("--mock-rules" in v.summary for v in report.verdicts if v.outcome == "skip")
+    # Few requests by default, and none to the control plane without --mock-rules.
+    assert report.settings["requests"] < 120
+    mock = exchange.handle()
+    assert not [e for e in mock.requests() if e["path"].startswith("/__admin")]
+    mock.close()
+
+
+def test_the_run_puts_every_leverage_back(exchange: MockServer) -> None:
+    report = _verify(exchange, examples=4)
+    assert report.ok
+    assert report.settings["restored"]
+    with DapiClient(exchange.url, DEMO_API_KEY, secret=DEMO_SECRET) as client:
+        assert {row.leverage for row in client.position_risk()} == {20}
+
+
+def test_wrong_credentials_fail_discovery_and_skip_the_rest(exchange: MockServer) -> None:
+    report = verify_server(
+        exchange.url, DEMO_API_KEY, secret="not-the-secret", examples=2, seed=1, progress=None
+    )
+    discovery, *rest = report.verdicts
+    assert (discovery.name, discovery.outcome) == (DISCOVERY, "fail")
+    assert "expected 200, got 400" in discovery.summary
+    assert any('"code":-1022' in line for line in discovery.details)
+    assert {v.outcome for v in rest} == {"skip"}
+    assert not report.ok
+
+
+# --- broken servers are caught ---------------------------------------------------------------
+
+
+def test_a_server_that_skips_the_signature_check_is_caught() -> None:
+    for server in broken(lambda app, _: SkipsSignatureCheck(app)):
+        report = _verify(server)
+    failed = {v.name: v for v in report.verdicts if v.outcome == "fail"}
+    assert set(failed) == {"wrong_signature_is_1022"}
+    assert "expected 400 -1022, got 200" in failed["wrong_signature_is_1022"].summary
+    assert any(
+        "POST /dapi/v1/leverage" in line or "GET /dapi" in line
+        for line in failed["wrong_signature_is_1022"].details
+    )
+
+
+@pytest.mark.parametrize("rule", [first_fitting_bracket, one_bracket_too_far])
+def test_a_server_with_a_wrong_max_qty_is_caught(rule: Callable[..., Decimal]) -> None:
+    for server in broken(lambda app, srv: WrongMaxQty(app, srv, rule)):
+        report = _verify(server, examples=6)
+    failed = {v.name: v for v in report.verdicts if v.outcome == "fail"}
+    assert "max_qty_follows_published_brackets" in failed
+    assert "the server's own brackets" in failed["max_qty_follows_published_brackets"].summary
+    assert not report.ok
+
+
+# --- pacing -----------------------------------------------------------------------------------
+
+
+def test_the_runner_stays_under_the_servers_weight_limit() -> None:
+    with MockServer(Config(port=0, weight_per_minute=40)) as server:
+        mock = server.handle()
+        slept: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            # Waiting for the next weight window: move the mock clock instead of real time.
+            slept.append(seconds)
+            mock.clock.advance(int(seconds * 1000))
+
+        report = _verify(server, examples=4, sleep=sleep)
+        journal = mock.requests()
+        mock.close()
+    assert report.ok, report.failure_details()
+    assert slept, "the runner never waited for a new weight window"
+    assert not [e for e in journal if e["status"] in (418, 429)]
+
+
+def test_a_429_is_waited_out_and_the_request_sent_again(exchange: MockServer) -> None:
+    mock = exchange.handle()
+    mock.faults.add(
+        {
+            "match": {"method": "POST", "path": "/dapi/v1/leverage"},
+            "action": {"type": "rate_limit", "status": 429, "retry_after": 2},
+            "times": 1,
+        }
+    )
+    mock.close()
+    slept: list[float] = []
+    report = _verify(exchange, properties=["valid_signed_requests_succeed"], sleep=slept.append)
+    assert report.ok, report.failure_details()
+    assert slept and slept[0] >= 2
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_cli_reports_progress_a_table_junit_and_json(
+    exchange: MockServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit, report_json = tmp_path / "verify.xml", tmp_path / "verify.json"
+    status = main(
+        [
+            "verify-server",
+            exchange.url,
+            "--api-key",
+            DEMO_API_KEY,
+            "--secret",
+            DEMO_SECRET,
+            "--examples",
+            "2",
+            "--seed",
+            "7",
+            "--junit-xml",
+            str(junit),
+            "--json",
+            str(report_json),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    progress = [line for line in out.splitlines() if line.startswith("[")]
+    assert len(progress) == 1 + len(PROPERTIES)
+    assert "verify-server: ALL HOLD" in out and "seed 7" in out
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == (
+        str(1 + len(PROPERTIES)),
+        "0",
+        str(len(MOCK_ONLY)),
+    )
+    data = json.loads(report_json.read_text())
+    assert data["ok"] is True and data["seed"] == 7
+    assert [v["name"] for v in data["verdicts"]] == [DISCOVERY, *(p.name for p in PROPERTIES)]
+
+
+def test_cli_exits_1_with_the_failing_request_in_the_report(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for server in broken(lambda app, _: SkipsSignatureCheck(app)):
+        status = main(
+            [
+                *("verify-server", server.url, "--api-key", DEMO_API_KEY, "--secret", DEMO_SECRET),
+                *("--examples", "2", "--seed", "3", "--only", "wrong_signature_is_1022"),
+            ]
+        )
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAIL wrong_signature_is_1022" in out
+    assert "-> 200 " in out  # the answer that broke the property, under the request
+
+
+def test_cli_refuses_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        [
+            *("verify-server", "http://127.0.0.1:9", "--api-key", "k", "--secret", "s"),
+            *("--only", "no_such_property"),
+        ]
+    )
+    assert status == 2
+    assert "no_such_property" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key_type", ["rsa", "ed25519"])
+def test_cli_signs_with_a_private_key_file(
+    exchange: MockServer, tmp_path: Path, key_type: str
+) -> None:
+    key: Any = (
+        rsa.generate_private_key(65537, 2048)
+        if key_type == "rsa"
+        else ed25519.Ed25519PrivateKey.generate()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    api_key = f"verify{key_type}"
+    mock = exchange.handle()
+    mock.accounts.add(api_key, public_key=public.decode())
+    mock.close()
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(pem)
+    status = main(
+        [
+            *("verify-server", exchange.url, "--api-key", api_key),
+            *("--private-key-file", str(key_file)),
+            *("--examples", "2", "--seed", "11", "--mock-rules", "--quiet"),
+        ]
+    )
+    assert status == 0
