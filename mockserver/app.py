@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from mockserver import config as config_module
 from mockserver import errors
 from mockserver.config import Config
-from mockserver.exchange import ENDPOINTS, WEIGHT_HEADER, Endpoint, Exchange
+from mockserver.exchange import ENDPOINTS, WEIGHT_HEADER, Answer, Endpoint, Exchange
 from mockserver.routes import admin, dapi
 
 log = logging.getLogger("mockserver")
@@ -86,7 +86,7 @@ def _unexpected_error(exc: Exception) -> Response:
 def _binance_error(exc: errors.ExchangeError) -> Response:
     request.environ[dapi.CODE_KEY] = exc.code
     request.environ[dapi.REASON_KEY] = exc.reason
-    body = json.dumps({"code": exc.code, "msg": exc.msg}, separators=(",", ":"))
+    body = Answer.of_error(exc).body()
     return Response(body, exc.status, mimetype="application/json")
 
 
@@ -244,7 +244,7 @@ class BinanceErrorTask(ErrorTask):
         started = time.perf_counter()
         error = self.request.error
         exc = error_for_unparsed_request(error.code, str(error.body))
-        body = json.dumps({"code": exc.code, "msg": exc.msg}, separators=(",", ":")).encode()
+        body = Answer.of_error(exc).body()
         self.status = f"{exc.status} {HTTPStatus(exc.status).phrase}"
         self.response_headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()
