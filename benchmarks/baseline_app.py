@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from flask import Flask, Response, jsonify
 
 from mockserver import config as config_module
-from mockserver.cli import waitress_options
+from mockserver.serving import create_server
 
 
 def create_app() -> Flask:
@@ -38,9 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Resolved exactly as `serve` resolves them: defaults < file < env < flags.
     settings = config_module.load(args.config, host=args.host, port=args.port, threads=args.threads)
 
-    import waitress
-
-    server = waitress.create_server(create_app(), **waitress_options(settings))
+    server = create_server(create_app(), settings)
     print(f"listening on http://{settings.host}:{server.effective_port}", flush=True)
     try:
         server.run()

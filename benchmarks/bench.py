@@ -220,8 +220,8 @@ end
 """
 
 
-def run_wrk(url: str, target: Target, connections: int, duration: float) -> Run:
-    threads = min(connections, 2)
+def run_wrk(url: str, target: Target, connections: int, duration: float, wrk_threads: int) -> Run:
+    threads = min(connections, wrk_threads)
     headers = "\n".join(
         f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in target.headers.items()
     )
@@ -460,7 +460,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     seconds = 1 if quick else max(1, round(args.duration / rounds))
     runner: Callable[[str, Target, int], Run]
     if load == "wrk":  # wrk runs by time only: --quick makes the runs short
-        runner = functools.partial(run_wrk, duration=seconds)
+        runner = functools.partial(run_wrk, duration=seconds, wrk_threads=args.wrk_threads)
     else:
         runner = functools.partial(
             run_python, duration=seconds, limit=QUICK_REQUESTS if quick else 0
@@ -474,7 +474,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     }
     if load == "wrk":
         version = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
-        results["load"] = (version.stdout or version.stderr).split(" [")[0] or "wrk"
+        name = (version.stdout or version.stderr).split(" [")[0] or "wrk"
+        results["load"] = f"{name}, {args.wrk_threads} thread(s)"
     log(f"load generator: {results['load']}")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -764,6 +765,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="load generator; auto = wrk when installed",
     )
     parser.add_argument("--threads", type=int, help="server threads (default: serve's)")
+    parser.add_argument(
+        "--wrk-threads",
+        type=int,
+        default=1,
+        # The server does its work on one thread (the GIL); on a 2-core machine one wrk
+        # thread leaves it the other core, where two would take turns with it on both.
+        help="wrk threads (default 1: one core for the load, one for the server)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)

@@ -12,9 +12,6 @@ from importlib import resources
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
-from waitress.channel import HTTPChannel
-from waitress.server import BaseWSGIServer, MultiSocketServer
-from waitress.task import ErrorTask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from mockserver import config as config_module
@@ -217,63 +214,6 @@ def log_request(
             }
         },
     )
-
-
-# -- what waitress answers by itself ---------------------------------------------------------
-
-
-def error_for_unparsed_request(status: int, detail: str) -> errors.ExchangeError:
-    """Binance's answer for a request the HTTP server rejects before the app sees it.
-
-    waitress refuses unparsable HTTP (start line, header syntax, chunking,
-    Content-Length, an unknown Transfer-Encoding) and requests over its own
-    limits, which sit far above the app's and are only a backstop.
-    """
-    if status in (413, 431):
-        return errors.too_many_params(status, detail)
-    if status < 500 or status == 501:
-        # 501 is waitress's answer to an unknown Transfer-Encoding: bad input, so no 5xx.
-        return errors.illegal_characters(detail)
-    return errors.unknown_error(detail)
-
-
-class BinanceErrorTask(ErrorTask):
-    """waitress's error answer, as Binance's JSON instead of its text/plain page."""
-
-    def execute(self) -> None:
-        started = time.perf_counter()
-        error = self.request.error
-        exc = error_for_unparsed_request(error.code, str(error.body))
-        body = Answer.of_error(exc).body()
-        self.status = f"{exc.status} {HTTPStatus(exc.status).phrase}"
-        self.response_headers.append(("Content-Type", "application/json"))
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-        addr = self.channel.addr
-        log_request(
-            addr[0] if isinstance(addr, tuple) else str(addr),
-            # A request whose start line did not parse has neither.
-            getattr(self.request, "command", None),
-            getattr(self.request, "path", None),
-            str(exc.status),
-            exc.code,
-            started,
-            f"rejected by the HTTP server: {exc.reason}",
-        )
-
-
-class BinanceErrorChannel(HTTPChannel):
-    error_task_class = BinanceErrorTask
-
-
-def answer_server_errors_as_json(server: Any) -> None:
-    """Make a server from `waitress.create_server` (not yet running) answer its own errors
-    with Binance's JSON."""
-    listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
-    for listener in listeners:
-        if isinstance(listener, BaseWSGIServer):
-            listener.channel_class = BinanceErrorChannel
 
 
 class RequestLogFormatter(logging.Formatter):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from mockserver import config as config_module
-from mockserver.config import Config
 from mockserver.market import MarketDataError
 from mockserver.routes.admin import is_loopback
 from mockserver.security import AccountError
@@ -27,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to bind; 0 = any free port (default 8080)")
     serve.add_argument("--config", metavar="FILE", help="TOML settings file")
     serve.add_argument("--workers", type=int, help="server processes; only 1 is supported")
-    serve.add_argument("--threads", type=int, help="request threads in the process (default 16)")
+    serve.add_argument(
+        "--threads",
+        type=int,
+        help="request threads, used while a delay fault is set (default 16)",
+    )
     serve.add_argument("--quiet", action="store_true", help="no request log on stderr")
     serve.add_argument(
         "--log-format",
@@ -36,26 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="request log: one text line or one JSON object per request",
     )
     return parser
-
-
-def waitress_options(settings: Config) -> dict[str, Any]:
-    """The keyword arguments of `waitress.create_server` for these settings.
-
-    The one source of waitress options: `serve`, the in-process harness (pytest
-    plugin) and the benchmark's baseline app all use it, so they serve alike.
-    """
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "threads": settings.threads,
-        "ident": "dapi-mock",
-        # The app's limits (max_body_bytes, MAX_HEADER_BYTES) answer with Binance's JSON;
-        # waitress's sit far above them, as a backstop (answered as JSON too, see
-        # app.answer_server_errors_as_json). 256 KiB of headers is waitress's own default.
-        "max_request_body_size": max(settings.max_body_bytes * 16, 16 * 1024 * 1024),
-        "max_request_header_size": 256 * 1024,
-        "clear_untrusted_proxy_headers": True,
-    }
 
 
 def configure_logging(quiet: bool, log_format: str) -> None:
@@ -90,21 +73,23 @@ def serve(args: argparse.Namespace) -> int:
         print(
             "dapi-mock: --workers must be 1: the exchange's state (leverage, positions, "
             "journal, clock, rate counters) lives in one process and is not shared; "
-            "use --threads for more concurrency",
+            "one process serves thousands of requests a second (see README, Performance)",
             file=sys.stderr,
         )
         return 2
     configure_logging(args.quiet, args.log_format)
 
-    import waitress
-
-    from mockserver.app import answer_server_errors_as_json, create_app
+    from mockserver.app import create_app
+    from mockserver.serving import create_server
 
     try:
         app = create_app(settings)
     except (MarketDataError, AccountError, ValueError) as exc:
         print(f"dapi-mock: {exc}", file=sys.stderr)
         return 2
+    # What exists now lives as long as the server: kept out of the collector's full passes,
+    # which otherwise stall the one request thread for 10-20 ms now and then.
+    gc.freeze()
     if not settings.admin_token and not is_loopback(settings.host):
         print(
             f"dapi-mock: warning: bound to non-loopback {settings.host} without admin_token; "
@@ -112,8 +97,7 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        server = waitress.create_server(app, **waitress_options(settings))
-        answer_server_errors_as_json(server)
+        server = create_server(app, settings)
     except OSError as exc:
         print(
             f"dapi-mock: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",

@@ -171,6 +171,10 @@ class FaultBook:
         with self._lock:
             return [r.as_dict() for r in self._rules]
 
+    def has_delay(self) -> bool:
+        """Whether a rule may make a request wait (the server then runs requests on threads)."""
+        return any(rule.action["type"] == "delay" for rule in self._rules)
+
     def pick(self, method: str, path: str, api_key: str | None) -> FaultRule | None:
         if not self._rules:  # the common case, without taking the lock
             return None

@@ -24,16 +24,13 @@ class MockServer:
     """The exchange on waitress, on 127.0.0.1 and a free port, in a daemon thread."""
 
     def __init__(self, config: Config | None = None) -> None:
-        import waitress
-
-        from mockserver.app import answer_server_errors_as_json, create_app
-        from mockserver.cli import waitress_options
+        from mockserver.app import create_app
+        from mockserver.serving import create_server
 
         self.config = config or Config(port=0)
         self.app = create_app(self.config)
         # The same server options as `dapi-mock serve`, so tests see what users run.
-        self._server = waitress.create_server(self.app, **waitress_options(self.config))
-        answer_server_errors_as_json(self._server)
+        self._server = create_server(self.app, self.config)
         port = self._server.effective_port
         self.url = f"http://{self.config.host}:{port}"
         self.thread_errors: list[BaseException] = []

@@ -98,7 +98,7 @@ def test_more_than_one_worker_is_refused_with_a_reason():
     result = subprocess.run([*SERVE, "--workers", "2"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "--workers must be 1" in result.stderr
-    assert "--threads" in result.stderr
+    assert "not shared" in result.stderr
 
 
 def test_a_bad_config_is_reported_without_a_traceback(tmp_path: Path):

@@ -27,9 +27,10 @@ import requests
 
 from mockserver import config as config_module
 from mockserver import security
-from mockserver.cli import build_parser, waitress_options
+from mockserver.cli import build_parser
 from mockserver.config import AccountConfig, Config
 from mockserver.routes import admin
+from mockserver.serving import waitress_options
 from tests.mockserver.conftest import error_of
 
 SERVE = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0"]

@@ -1,0 +1,197 @@
+"""waitress, set up for the fake exchange: its options, its own errors as Binance JSON, and
+which thread runs a request.
+
+Requests run on waitress's I/O thread, one after another, while no `delay` fault rule is
+set; while one is, they go to a pool of `threads` threads, so a delayed request holds up
+only itself. Why: the exchange's work per request is short and CPU-bound (tens of
+microseconds). With waitress's usual pool, each request crosses threads twice and the
+I/O thread fights the workers for the GIL. At 8 concurrent clients that tripled the CPU
+per request and put p99 at about 60 ms (`make bench`, README's performance section). On
+one thread nothing waits for the GIL.
+
+`serve`, the in-process harness (pytest plugin) and the benchmark's baseline app all
+build their server here, so all three serve alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import waitress
+from waitress.channel import ClientDisconnected, HTTPChannel
+from waitress.server import BaseWSGIServer, MultiSocketServer
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
+
+from mockserver import errors
+from mockserver.app import log_request
+from mockserver.config import Config
+from mockserver.exchange import Answer, Exchange
+
+# waitress makes a request thread wait for the I/O thread when a response outgrows this.
+# A request running on the I/O thread would wait for itself, so it is set out of reach;
+# output past outbuf_overflow (1 MiB) spills to a temporary file, not to memory.
+OUTBUF_HIGH_WATERMARK = 2**40
+
+
+def waitress_options(settings: Config) -> dict[str, Any]:
+    """The keyword arguments of `waitress.create_server` for these settings."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "threads": settings.threads,
+        "ident": "dapi-mock",
+        # The app's limits (max_body_bytes, MAX_HEADER_BYTES) answer with Binance's JSON;
+        # waitress's sit far above them, as a backstop (answered as JSON too, see
+        # BinanceErrorTask). 256 KiB of headers is waitress's own default.
+        "max_request_body_size": max(settings.max_body_bytes * 16, 16 * 1024 * 1024),
+        "max_request_header_size": 256 * 1024,
+        "clear_untrusted_proxy_headers": True,
+        "outbuf_high_watermark": OUTBUF_HIGH_WATERMARK,
+    }
+
+
+def create_server(app: Any, settings: Config, may_block: Callable[[], bool] | None = None) -> Any:
+    """A waitress server (not yet running) for `app`, as `dapi-mock serve` runs it.
+
+    `may_block()` says whether a request may wait, so requests go to the thread pool
+    (see the module docstring). By default: for the fake exchange's Flask app, whether a
+    `delay` fault rule is set; for any other WSGI app, never.
+    """
+    if may_block is None:
+        exchange = getattr(app, "extensions", {}).get("dapi_mock")
+        may_block = exchange.faults.has_delay if isinstance(exchange, Exchange) else _never
+    scheduler = RequestScheduler(may_block)
+    scheduler.set_thread_count(settings.threads)
+    # `_dispatcher` is how waitress takes a dispatcher other than its own thread pool.
+    server = waitress.create_server(app, _dispatcher=scheduler, **waitress_options(settings))
+    listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
+    for listener in listeners:
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = ExchangeChannel
+    return server
+
+
+def _never() -> bool:
+    return False
+
+
+class RequestScheduler(ThreadedTaskDispatcher):
+    """Runs a request on the I/O thread, or on the thread pool while `may_block()` says so."""
+
+    def __init__(self, may_block: Callable[[], bool]) -> None:
+        super().__init__()
+        self.may_block = may_block
+        self.io_thread: int | None = None
+        self._ready: deque[HTTPChannel] = deque()
+
+    def add_task(self, task: Any) -> None:
+        if threading.get_ident() == self.io_thread and not self.may_block():
+            # waitress calls this holding the channel's request lock, which the task takes
+            # too: the channel runs it once the lock is free (ExchangeChannel.handle_read).
+            self._ready.append(task)
+        else:
+            super().add_task(task)
+
+    def run_ready(self) -> None:
+        while self._ready:
+            self._ready.popleft().service()
+
+
+def error_for_unparsed_request(status: int, detail: str) -> errors.ExchangeError:
+    """Binance's answer for a request the HTTP server rejects before the app sees it.
+
+    waitress refuses unparsable HTTP (start line, header syntax, chunking,
+    Content-Length, an unknown Transfer-Encoding) and requests over its own
+    limits, which sit far above the app's and are only a backstop.
+    """
+    if status in (413, 431):
+        return errors.too_many_params(status, detail)
+    if status < 500 or status == 501:
+        # 501 is waitress's answer to an unknown Transfer-Encoding: bad input, so no 5xx.
+        return errors.illegal_characters(detail)
+    return errors.unknown_error(detail)
+
+
+class BinanceErrorTask(ErrorTask):
+    """waitress's error answer, as Binance's JSON instead of its text/plain page."""
+
+    def execute(self) -> None:
+        started = time.perf_counter()
+        error = self.request.error
+        exc = error_for_unparsed_request(error.code, str(error.body))
+        body = Answer.of_error(exc).body()
+        self.status = f"{exc.status} {HTTPStatus(exc.status).phrase}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+        addr = self.channel.addr
+        log_request(
+            addr[0] if isinstance(addr, tuple) else str(addr),
+            # A request whose start line did not parse has neither.
+            getattr(self.request, "command", None),
+            getattr(self.request, "path", None),
+            str(exc.status),
+            exc.code,
+            started,
+            f"rejected by the HTTP server: {exc.reason}",
+        )
+
+
+class ExchangeChannel(HTTPChannel):
+    """waitress's connection, running requests where RequestScheduler says and answering
+    waitress's own errors as Binance JSON."""
+
+    error_task_class = BinanceErrorTask
+    _held: list[bytes] | None = None  # a request's output, while it runs on the I/O thread
+
+    def handle_read(self) -> None:
+        scheduler = self.server.task_dispatcher
+        scheduler.io_thread = threading.get_ident()
+        super().handle_read()
+        scheduler.run_ready()
+
+    def service(self) -> None:
+        if threading.get_ident() != self.server.task_dispatcher.io_thread:
+            super().service()
+            return
+        # waitress sends the status line and headers, then the body: two writes, two TCP
+        # segments per answer. On the I/O thread nothing else can send meanwhile, so the
+        # answer is held and sent in one write when the request is done.
+        self._held = []
+        try:
+            super().service()
+        finally:
+            self._send_held()
+            self._held = None
+
+    def write_soon(self, data: Any) -> int:
+        if self._held is not None and isinstance(data, bytes):
+            self._held.append(data)
+            return len(data)
+        self._send_held()  # a wsgi.file_wrapper buffer goes after what came before it
+        return int(super().write_soon(data))
+
+    def _send_held(self) -> None:
+        if self._held:
+            data, self._held[:] = b"".join(self._held), []
+            with contextlib.suppress(ClientDisconnected):  # the client has gone
+                super().write_soon(data)
+
+    def writable(self) -> bool:
+        # waitress asks to write whenever output is buffered, even while a request thread
+        # is still writing it and holds the buffer's lock; the I/O thread then spins on
+        # select() and starves that thread of the GIL. A running request sends its own
+        # output (send_bytes is 1) and wakes the I/O thread when it finishes, so here the
+        # I/O thread waits for that.
+        if self.will_close or self.close_when_flushed:
+            return True
+        if self.requests:
+            return self.total_outbufs_len > self.adj.outbuf_high_watermark
+        return bool(self.total_outbufs_len)

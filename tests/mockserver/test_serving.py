@@ -1,0 +1,174 @@
+"""Where requests run (mockserver.serving): on the I/O thread, or on the pool while one may wait.
+
+Plain WSGI apps on `serving.create_server` show the scheduling; the live mock shows that a
+`delay` fault holds up only its own request.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import requests
+from waitress import wasyncore
+
+from mockserver.config import Config
+from mockserver.serving import ExchangeChannel, create_server
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+BIG = 24 * 1024 * 1024  # past waitress's default outbuf_high_watermark (16 MiB)
+
+
+@contextmanager
+def running(app: WSGIApp, may_block: Callable[[], bool]) -> Iterator[tuple[str, threading.Thread]]:
+    """`app` served as `dapi-mock serve` serves, in a thread; yields its URL and that thread."""
+    server = create_server(app, Config(port=0, threads=4), may_block)
+    thread = threading.Thread(target=server.run, name="io", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}", thread
+    finally:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(timeout=5)
+        server.task_dispatcher.shutdown()
+
+
+def answer(start_response: Callable[..., Any], body: bytes) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def thread_recorder() -> tuple[WSGIApp, list[int]]:
+    seen: list[int] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        seen.append(threading.get_ident())
+        return answer(start_response, environ["PATH_INFO"].encode())
+
+    return app, seen
+
+
+def hit_concurrently(url: str, clients: int = 4, each: int = 5) -> None:
+    def client() -> None:
+        with requests.Session() as session:
+            for n in range(each):
+                assert session.get(f"{url}/{n}", timeout=5).text == f"/{n}"
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+def test_requests_run_on_the_io_thread_while_none_may_wait():
+    app, seen = thread_recorder()
+    with running(app, lambda: False) as (url, io_thread):
+        hit_concurrently(url)
+    assert len(seen) == 20
+    assert set(seen) == {io_thread.ident}
+
+
+def test_requests_run_on_the_pool_while_one_may_wait():
+    app, seen = thread_recorder()
+    may_block = threading.Event()
+    may_block.set()
+    with running(app, may_block.is_set) as (url, io_thread):
+        hit_concurrently(url)
+        assert len(seen) == 20
+        assert io_thread.ident not in seen
+        may_block.clear()  # and back on the I/O thread once nothing may wait
+        assert requests.get(f"{url}/again", timeout=5).text == "/again"
+    assert seen[-1] == io_thread.ident
+
+
+def read_answers(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` HTTP answers with Content-Length from `sock`, as their bodies."""
+    data, bodies = b"", []
+    while len(bodies) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            match = re.search(rb"(?i)content-length: *(\d+)", data[:head_end])
+            assert match, data[:head_end]
+            end = head_end + 4 + int(match.group(1))
+            if len(data) >= end:
+                bodies.append(data[head_end + 4 : end])
+                data = data[end:]
+                continue
+        chunk = sock.recv(1 << 20)
+        assert chunk, "connection closed early"
+        data += chunk
+    return bodies
+
+
+def test_pipelined_requests_are_answered_in_order_on_the_io_thread():
+    app, seen = thread_recorder()
+    with running(app, lambda: False) as (url, io_thread):
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % n for n in range(5)))
+            assert read_answers(sock, 5) == [b"/0", b"/1", b"/2", b"/3", b"/4"]
+    assert set(seen) == {io_thread.ident}
+
+
+def test_a_big_answer_to_a_slow_reader_holds_up_no_one():
+    # The I/O thread must not wait for a client to read: it sends what the socket takes
+    # and the rest as the client reads, serving others meanwhile.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        return answer(start_response, b"x" * BIG if environ["PATH_INFO"] == "/big" else b"ok")
+
+    with running(app, lambda: False) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            # Pipelined: before the second request waitress would wait for the first
+            # answer to drain, on the thread that drains it.
+            slow.sendall(
+                b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            time.sleep(0.2)  # the server has filled the socket and kept the rest
+            assert requests.get(f"{url}/small", timeout=5).text == "ok"
+            assert read_answers(slow, 2) == [b"x" * BIG, b"ok"]
+
+
+def test_the_io_thread_does_not_spin_while_pool_threads_serve(monkeypatch):
+    # waitress's own channel asks to write whenever output is buffered, even while the
+    # request thread that buffered it still holds the buffer: the I/O thread then loops
+    # on select(), holding the GIL the request thread needs (hundreds of loops a request).
+    polls = 0
+    writable = ExchangeChannel.writable
+
+    def counted(self: ExchangeChannel) -> bool:
+        nonlocal polls
+        polls += 1
+        return writable(self)
+
+    monkeypatch.setattr(ExchangeChannel, "writable", counted)
+    app, seen = thread_recorder()
+    with running(app, lambda: True) as (url, _):
+        hit_concurrently(url, clients=8, each=50)
+    assert len(seen) == 400
+    # Each loop asks every open connection once; a few loops a request is normal.
+    assert polls / len(seen) < 40
+
+
+@pytest.mark.parametrize("path", ["/dapi/v1/ping", "/dapi/v1/time"])
+def test_a_delayed_request_holds_up_only_itself(dapi_mock, path):
+    delay = {"type": "delay", "ms": 3000}
+    dapi_mock.faults.add(
+        {"match": {"method": "GET", "path": "/dapi/v1/ping"}, "action": delay, "times": 1}
+    )
+    delayed = threading.Thread(
+        target=requests.get, args=(f"{dapi_mock.url}/dapi/v1/ping",), kwargs={"timeout": 10}
+    )
+    delayed.start()
+    time.sleep(0.2)  # the delayed request is in
+    response = requests.get(f"{dapi_mock.url}{path}", timeout=10)
+    assert delayed.is_alive(), "answered only after the delayed request"
+    assert response.status_code == 200
+    delayed.join(timeout=10)
