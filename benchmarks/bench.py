@@ -2,7 +2,7 @@
 
 Measures `dapi-mock serve` (its own process, default settings, `--quiet`):
 signed POST /dapi/v1/leverage, GET /dapi/v1/ping, and the baseline app
-(benchmarks/baseline_app.py, same waitress options), at concurrency 1, 8 and
+(benchmarks/baseline_app.py, the same serving.create_server), at concurrency 1, 8 and
 64 with wrk (or `--load python`, a slower built-in generator for machines
 without wrk); then cold start, /__admin/reset latency and the pytest fixture's
 costs. Prints a table, the ratios to the baseline and the targets.

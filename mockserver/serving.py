@@ -3,11 +3,11 @@ which thread runs a request.
 
 Requests run on waitress's I/O thread, one after another, while no `delay` fault rule is
 set; while one is, they go to a pool of `threads` threads, so a delayed request holds up
-only itself. Why: the exchange's work per request is short and CPU-bound (tens of
-microseconds). With waitress's usual pool, each request crosses threads twice and the
-I/O thread fights the workers for the GIL. At 8 concurrent clients that tripled the CPU
-per request and put p99 at about 60 ms (`make bench`, README's performance section). On
-one thread nothing waits for the GIL.
+only itself. Why: a request's own work is short and CPU-bound (about 55 microseconds for
+a signed leverage change). With waitress's usual pool, each request crosses threads
+twice and the I/O thread fights the workers for the GIL: at 8 concurrent clients p99 was
+14-18 ms for a trivial route even after the busy loop below was fixed, against 7-15 ms on
+one thread (README, Performance).
 
 `serve`, the in-process harness (pytest plugin) and the benchmark's baseline app all
 build their server here, so all three serve alike.
