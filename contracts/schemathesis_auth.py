@@ -376,7 +376,10 @@ def auth_probes(
     body = request.body or b""
     body = body.encode() if isinstance(body, str) else body
     unsigned_query, unsigned_body = _without_signature(query), _without_signature(body.decode())
-    headers = {k: v for k, v in request.headers.items() if k.lower() != API_KEY_HEADER.lower()}
+    # The body changes from probe to probe, so its framing headers are left to requests:
+    # the original Content-Length on a probe with no body would leave the server waiting.
+    dropped = {API_KEY_HEADER.lower(), "content-length", "transfer-encoding"}
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in dropped}
 
     def signed(query: str, body: str, by: SigningAuth) -> tuple[str, bytes]:
         element = f"signature={by.signature((query + body).encode())}"
