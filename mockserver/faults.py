@@ -172,7 +172,7 @@ class FaultBook:
             return [r.as_dict() for r in self._rules]
 
     def has_delay(self) -> bool:
-        """Whether a rule may make a request wait (the server then runs requests on threads)."""
+        """Whether any rule may make a request wait (a delay)."""
         return any(rule.action["type"] == "delay" for rule in self._rules)
 
     def pick(self, method: str, path: str, api_key: str | None) -> FaultRule | None:
