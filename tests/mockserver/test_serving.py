@@ -55,16 +55,23 @@ def thread_recorder() -> tuple[WSGIApp, list[int]]:
 
 
 def hit_concurrently(url: str, clients: int = 4, each: int = 5) -> None:
+    """`clients` connections at once, `each` requests on each; re-raises their failures."""
+    failures: list[BaseException] = []
+
     def client() -> None:
-        with requests.Session() as session:
-            for n in range(each):
-                assert session.get(f"{url}/{n}", timeout=5).text == f"/{n}"
+        try:
+            with requests.Session() as session:
+                for n in range(each):
+                    assert session.get(f"{url}/{n}", timeout=5).text == f"/{n}"
+        except BaseException as exc:
+            failures.append(exc)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    assert not failures, failures[:3]
 
 
 def test_requests_run_on_the_io_thread_while_none_may_wait():
