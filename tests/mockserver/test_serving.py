@@ -170,12 +170,17 @@ def test_a_delayed_request_holds_up_only_itself(dapi_mock, path):
     dapi_mock.faults.add(
         {"match": {"method": "GET", "path": "/dapi/v1/ping"}, "action": delay, "times": 1}
     )
-    delayed = threading.Thread(
-        target=requests.get, args=(f"{dapi_mock.url}/dapi/v1/ping",), kwargs={"timeout": 10}
-    )
+    delayed_status: list[int] = []
+
+    def delayed_ping() -> None:
+        response = requests.get(f"{dapi_mock.url}/dapi/v1/ping", timeout=10)
+        delayed_status.append(response.status_code)
+
+    delayed = threading.Thread(target=delayed_ping)
     delayed.start()
     time.sleep(0.2)  # the delayed request is in
     response = requests.get(f"{dapi_mock.url}{path}", timeout=10)
     assert delayed.is_alive(), "answered only after the delayed request"
     assert response.status_code == 200
     delayed.join(timeout=10)
+    assert delayed_status == [200]
