@@ -8,6 +8,7 @@ path. Prints `listening on http://HOST:PORT` once it accepts connections.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Resolved exactly as `serve` resolves them: defaults < file < env < flags.
     settings = config_module.load(args.config, host=args.host, port=args.port, threads=args.threads)
 
-    server = create_server(create_app(), settings)
+    app = create_app()
+    gc.freeze()  # as `serve` does once its app is built
+    server = create_server(app, settings)
     print(f"listening on http://{settings.host}:{server.effective_port}", flush=True)
     try:
         server.run()
