@@ -8,14 +8,13 @@ path. Prints `listening on http://HOST:PORT` once it accepts connections.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 from collections.abc import Sequence
 
 from flask import Flask, Response, jsonify
 
 from mockserver import config as config_module
-from mockserver.serving import create_server
+from mockserver.serving import create_server, run_until_interrupted
 
 
 def create_app() -> Flask:
@@ -39,16 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Resolved exactly as `serve` resolves them: defaults < file < env < flags.
     settings = config_module.load(args.config, host=args.host, port=args.port, threads=args.threads)
 
-    app = create_app()
-    gc.freeze()  # as `serve` does once its app is built
-    server = create_server(app, settings)
+    server = create_server(create_app(), settings)
     print(f"listening on http://{settings.host}:{server.effective_port}", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    run_until_interrupted(server)  # as `serve` runs
     return 0
 
 

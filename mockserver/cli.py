@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -80,16 +79,13 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(args.quiet, args.log_format)
 
     from mockserver.app import create_app
-    from mockserver.serving import create_server
+    from mockserver.serving import create_server, run_until_interrupted
 
     try:
         app = create_app(settings)
     except (MarketDataError, AccountError, ValueError) as exc:
         print(f"dapi-mock: {exc}", file=sys.stderr)
         return 2
-    # What exists now lives as long as the server: kept out of the collector's full passes,
-    # which otherwise stall the one request thread for 10-20 ms now and then.
-    gc.freeze()
     if not settings.admin_token and not is_loopback(settings.host):
         print(
             f"dapi-mock: warning: bound to non-loopback {settings.host} without admin_token; "
@@ -106,12 +102,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     print(f"listening on http://{host}:{server.effective_port}", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    run_until_interrupted(server)
     return 0
 
 
