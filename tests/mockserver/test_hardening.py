@@ -374,6 +374,13 @@ def test_64_kib_of_headers_reach_the_app_and_get_431_json(live: Live) -> None:
     assert entry["status"] == 431 and "headers" in entry["reason"]
 
 
+def test_proxy_headers_count_towards_the_header_limit_too(live: Live) -> None:
+    # No proxy stands in front of the mock: X-Forwarded-* is a header like any other,
+    # not one the server strips before the app counts.
+    reply = live.request("GET", "/dapi/v1/ping", headers={"X-Forwarded-For": "1" * 20_000})
+    assert reply.error() == HEADERS_TOO_LARGE
+
+
 def test_headers_over_the_server_backstop_get_431_json(live: Live) -> None:
     reply = live.request("GET", "/dapi/v1/ping", headers={"X-Junk": "a" * 300_000})
     assert reply.error() == HEADERS_TOO_LARGE

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from waitress import wasyncore
+from waitress.trigger import trigger
 
 from mockserver.config import Config
 from mockserver.serving import ExchangeChannel, create_server
@@ -162,6 +163,30 @@ def test_the_io_thread_does_not_spin_while_pool_threads_serve(monkeypatch):
     assert len(seen) == 400
     # Each loop asks every open connection once; a few loops a request is normal.
     assert polls / len(seen) < 40
+
+
+@pytest.mark.parametrize("may_wait", [False, True])
+def test_the_trigger_wakes_the_io_thread_only_for_pool_requests(monkeypatch, may_wait):
+    # A request on the I/O thread needs no wake-up call (a write and a read per request);
+    # one that ran on a pool thread does, or its answer waits for the next select timeout.
+    pulls: list[int] = []
+    pull_trigger = trigger.pull_trigger
+
+    def counted(self: trigger, thunk: Any = None) -> None:
+        pulls.append(threading.get_ident())
+        pull_trigger(self, thunk)
+
+    monkeypatch.setattr(trigger, "pull_trigger", counted)
+    app, seen = thread_recorder()
+    with running(app, lambda: may_wait) as (url, io_thread):
+        hit_concurrently(url)
+        served_pulls = list(pulls)
+    assert len(seen) == 20
+    if may_wait:
+        assert len(served_pulls) >= 20
+        assert io_thread.ident not in served_pulls
+    else:
+        assert served_pulls == []
 
 
 @pytest.mark.parametrize("path", ["/dapi/v1/ping", "/dapi/v1/time"])
