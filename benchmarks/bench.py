@@ -412,6 +412,30 @@ def fixture_per_test(times: int) -> tuple[list[float], list[float]]:
     return sorted(per_test), sorted(bare)
 
 
+def exchange_path_us(batches: int = 7, calls: int = 2000) -> float:
+    """The fake exchange's own work for one signed leverage change, in this process:
+    `Exchange.handle` (parsing, HMAC, the rules, limiter, journal) and the JSON body, no
+    HTTP. What the served CPU per request adds to it is waitress's and the kernel's.
+    Median over `batches` of the mean of `calls` calls, in microseconds."""
+    from mockserver.config import Config
+    from mockserver.exchange import ENDPOINTS, Call, Exchange
+
+    exchange = Exchange(Config(weight_per_minute=WEIGHT_PER_MINUTE))
+    exchange.clock.freeze_at(FROZEN_AT_MS)
+    target = signed_leverage(FROZEN_AT_MS)
+    endpoint = next(e for e in ENDPOINTS if (e.method, e.path) == (target.method, target.path))
+    header_bytes = sum(len(name) + len(value) for name, value in target.headers.items())
+    call = Call(target.method, target.path, b"", target.body, API_KEY, "127.0.0.1", header_bytes)
+    assert exchange.handle(call, endpoint).status == 200
+    means = []
+    for _ in range(batches):
+        began = time.perf_counter()
+        for _ in range(calls):
+            exchange.handle(call, endpoint).body()
+        means.append((time.perf_counter() - began) / calls * 1e6)
+    return statistics.median(means)
+
+
 def workers_refused() -> bool:
     """`serve --workers 2` must refuse: state lives in one process (SPEC 3)."""
     done = subprocess.run(
@@ -564,6 +588,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "p99": ms_p99(per_test),
     }
     results["handle_reset_ms"] = {"median": ms(statistics.median(bare)), "p99": ms_p99(bare)}
+    results["exchange_path_us"] = exchange_path_us()
     results["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
     results["ratios"] = ratios(runs)
     results["targets"] = targets(results, runs)
@@ -729,6 +754,10 @@ def report(results: dict[str, Any], out: TextIO) -> None:
         (
             "handle.reset() on a kept handle, median / p99",
             f"{bare['median']:.3f} / {bare['p99']:.3f} ms",
+        ),
+        (
+            "signed leverage in-process (Exchange.handle + JSON, no HTTP)",
+            f"{results['exchange_path_us']:.1f} us",
         ),
     )
     print(file=out)

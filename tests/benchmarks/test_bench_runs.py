@@ -36,7 +36,9 @@ def test_bench_quick_runs_and_reports_every_scenario(tmp_path: Path) -> None:
     assert results["checks"] and all(results["checks"].values()), results["checks"]
     assert set(results["ratios"]) == {"1", "8", "64"}
     assert len(results["targets"]) == 5
+    assert results["exchange_path_us"] > 0
 
     # The printed report has the table, the ratios and the targets.
-    for heading in ("scenario", "leverage/baseline", "cold start", "/__admin/reset", "targets"):
+    headings = ("scenario", "leverage/baseline", "cold start", "/__admin/reset", "in-process")
+    for heading in (*headings, "targets"):
         assert heading in done.stdout
