@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all serve test lint typecheck unit fuzz bench soak clean
+.PHONY: all serve test lint typecheck unit fuzz bench profile soak clean
 
 all: test
 
@@ -39,6 +39,11 @@ BENCH_ARGS ?=
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+# Where a served signed leverage change spends its time: py-spy samples `serve` under wrk.
+profile: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python benchmarks/profile_served.py $(PROFILE_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info reports
