@@ -2,11 +2,11 @@
 
 Starts `dapi-mock serve --quiet` as `make bench` does (clock frozen, weight limit
 raised), drives it with wrk (or `--load python`) at concurrency 8 and samples it
-meanwhile with py-spy.
-Prints how the server thread's busy samples split between the layers of a request,
-and the functions with the most samples of their own. Idle samples (waiting in
-select) are left out. py-spy pauses the server for each sample (unpaused samples
-come out torn), so the req/s it prints is below `make bench`'s.
+meanwhile with py-spy. Prints how the server thread's busy samples split between
+the layers of a request, and the functions with the most samples of their own.
+Idle samples (waiting in select) are left out. py-spy pauses the server for each
+sample (unpaused samples come out torn); at the default 100 a second that costs
+the server little, and the req/s it prints shows how much.
 """
 
 from __future__ import annotations
