@@ -16,6 +16,7 @@ from mockserver import errors
 
 # The common case (plain names and values) skips percent-decoding entirely.
 _PLAIN = re.compile(rb"[A-Za-z0-9_.\-]*")
+_PLAIN_PART = re.compile(rb"[A-Za-z0-9_.\-=&]*")  # a whole query or body of such
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
@@ -53,19 +54,31 @@ def _decode(raw: bytes, what: str) -> str:
     return text
 
 
-def _decode_part(part: bytes, where: str, check_symbol: bool) -> list[tuple[str, str]]:
+def _elements(part: bytes, where: str) -> list[tuple[str, str]]:
+    """The (name, value) pairs of one part, decoded, in order; an empty element carries no
+    parameter ("a=1&&b=2")."""
+    if _PLAIN_PART.fullmatch(part):
+        # Nothing to percent-decode (the common case): the part is decoded once instead of
+        # name by name and value by value, a tenth of a signed request's own work.
+        pairs = [element.partition("=") for element in part.decode("ascii").split("&") if element]
+        return [(name, value) for name, _, value in pairs]
     decoded = []
     for element in part.split(b"&"):
-        if not element:
-            continue  # "a=1&&b=2": an empty element carries no parameter
-        raw_name, _, raw_value = element.partition(b"=")
-        name = _decode(raw_name, f"{where} parameter name")
+        if element:
+            raw_name, _, raw_value = element.partition(b"=")
+            name = _decode(raw_name, f"{where} parameter name")
+            decoded.append((name, _decode(raw_value, f"{where} value of {name!r}")))
+    return decoded
+
+
+def _decode_part(part: bytes, where: str, check_symbol: bool) -> list[tuple[str, str]]:
+    """One part's parameters, decoded and then checked (all -1100, SPEC 1.3)."""
+    decoded = _elements(part, where)
+    for name, value in decoded:
         if not name:
             raise errors.illegal_characters(f"empty parameter name in the {where}")
-        value = _decode(raw_value, f"{where} value of {name!r}")
         if check_symbol and name == "symbol" and value and not _SYMBOL.fullmatch(value):
             raise errors.illegal_symbol(value)
-        decoded.append((name, value))
     return decoded
 
 

@@ -320,6 +320,30 @@ def test_any_order_and_split_give_same_values_and_raw_payload(
     assert sent.signed_payload == (query + body).encode()
 
 
+_plain_elements = st.from_regex(r"[A-Za-z0-9_.\-]{0,6}(=[A-Za-z0-9_.\-=]{0,6})?", fullmatch=True)
+_plain_parts = st.lists(st.just("") | _plain_elements, max_size=6).map("&".join)
+
+
+def _percent_encoded(part: str) -> str:
+    """`part` with every character of every name and value written as %XX."""
+    return "&".join(
+        "=".join("".join(f"%{ord(c):02X}" for c in piece) for piece in element.split("=", 1))
+        for element in part.split("&")
+    )
+
+
+@given(_plain_parts, st.booleans())
+def test_a_plain_part_reads_as_its_percent_encoded_twin(part: str, check_symbol: bool) -> None:
+    # Plain parts are decoded in one go, the others piece by piece: both must agree.
+    def outcome(raw: str) -> dict[str, str] | tuple[int, str]:
+        try:
+            return parse(raw.encode(), b"", MAX, check_symbol).values
+        except ExchangeError as error:
+            return error.code, error.msg
+
+    assert outcome(part) == outcome(_percent_encoded(part))
+
+
 # -- parse_long -------------------------------------------------------------------------
 
 
