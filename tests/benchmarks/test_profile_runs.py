@@ -69,7 +69,8 @@ def test_profile_runs_against_the_served_mock() -> None:
         text=True,
         timeout=120,
     )
-    if "Permission denied" in done.stderr or "Operation not permitted" in done.stderr:
+    refusals = ("permission denied", "not permitted", "requires root")  # ptrace, macOS
+    if "py-spy failed" in done.stderr and any(r in done.stderr.lower() for r in refusals):
         pytest.skip(f"py-spy may not attach to processes here: {done.stderr.strip()[-200:]}")
     assert done.returncode == 0, done.stdout + done.stderr
     by_layer = done.stdout.split("by layer", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
