@@ -36,6 +36,7 @@ fuzz: $(STAMP)
 
 # Served mock vs a trivial Flask route on the same server; wrk from Debian (machines run as root).
 BENCH_ARGS ?=
+PROFILE_ARGS ?=
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
