@@ -312,6 +312,38 @@ def run_python(url: str, target: Target, connections: int, duration: float, limi
     )
 
 
+def add_load_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--load",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator; auto = wrk when installed",
+    )
+
+
+def chosen_load(load: str) -> str:
+    """`--load` resolved: "auto" is wrk when installed, else the Python generator."""
+    if load == "auto":
+        return "wrk" if shutil.which("wrk") else "python"
+    return load
+
+
+def load_runner(
+    load: str, seconds: int, wrk_threads: int = 1, limit: int = 0
+) -> Callable[[str, Target, int], Run]:
+    """`runner(url, target, connections)` for a resolved load generator."""
+    if load == "wrk":  # wrk runs by time only
+        return functools.partial(run_wrk, duration=seconds, wrk_threads=wrk_threads)
+    return functools.partial(run_python, duration=seconds, limit=limit)
+
+
+def write_config(directory: str | Path) -> Path:
+    """The mock's settings for a measured run: a weight limit no run reaches."""
+    config = Path(directory, "bench.toml")
+    config.write_text(f"[exchange]\nweight_per_minute = {WEIGHT_PER_MINUTE}\n")
+    return config
+
+
 def percentile(ordered: Sequence[float], p: float) -> float:
     """Nearest rank on sorted data."""
     if not ordered:
@@ -476,19 +508,12 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from mockserver import config as config_module
 
     quick = args.quick
-    load = args.load
-    if load == "auto":
-        load = "wrk" if shutil.which("wrk") else "python"
+    load = chosen_load(args.load)
     rounds = 1 if quick else max(1, args.rounds)
     # Whole seconds: wrk takes no fractions.
     seconds = 1 if quick else max(1, round(args.duration / rounds))
-    runner: Callable[[str, Target, int], Run]
-    if load == "wrk":  # wrk runs by time only: --quick makes the runs short
-        runner = functools.partial(run_wrk, duration=seconds, wrk_threads=args.wrk_threads)
-    else:
-        runner = functools.partial(
-            run_python, duration=seconds, limit=QUICK_REQUESTS if quick else 0
-        )
+    # --quick makes wrk's runs short and the Python generator's few.
+    runner = load_runner(load, seconds, args.wrk_threads, QUICK_REQUESTS if quick else 0)
     results: dict[str, Any] = {
         "machine": machine(),
         "load": load,
@@ -503,8 +528,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     log(f"load generator: {results['load']}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp, "bench.toml")
-        config.write_text(f"[exchange]\nweight_per_minute = {WEIGHT_PER_MINUTE}\n")
+        config = write_config(tmp)
         flags = ["--port", "0", "--config", str(config)]
         if args.threads:
             flags += ["--threads", str(args.threads)]
@@ -787,12 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help=f"short runs ({QUICK_REQUESTS} requests each with --load python), fewer repeats",
     )
-    parser.add_argument(
-        "--load",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="load generator; auto = wrk when installed",
-    )
+    add_load_argument(parser)
     parser.add_argument("--threads", type=int, help="server threads (default: serve's)")
     parser.add_argument(
         "--wrk-threads",

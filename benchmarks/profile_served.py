@@ -41,22 +41,15 @@ def profile(seconds: int, rate: int, load: str) -> tuple[list[tuple[list[str], i
     """Load on the mock while py-spy samples it for `seconds`: the server thread's stacks
     with their counts, and the load generator's run."""
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp, "bench.toml")
-        config.write_text(f"[exchange]\nweight_per_minute = {bench.WEIGHT_PER_MINUTE}\n")
+        config = bench.write_config(tmp)
         raw = Path(tmp, "stacks.txt")
         serve = [*bench.serve_command(), "--quiet", "--port", "0", "--config", str(config)]
         with bench.started(serve) as served:
             bench.admin(served.url, "POST", "/clock", {"freeze_at_ms": bench.FROZEN_AT_MS})
             leverage = bench.signed_leverage(bench.FROZEN_AT_MS)
+            runner = bench.load_runner(load, seconds)
             runs: list[bench.Run] = []
-
-            def drive() -> None:
-                if load == "wrk":
-                    runs.append(bench.run_wrk(served.url, leverage, 8, seconds, 1))
-                else:
-                    runs.append(bench.run_python(served.url, leverage, 8, seconds))
-
-            driver = threading.Thread(target=drive)
+            driver = threading.Thread(target=lambda: runs.append(runner(served.url, leverage, 8)))
             driver.start()
             sampled = subprocess.run(
                 [
@@ -147,17 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10, help="seconds sampled (10)")
     parser.add_argument("--rate", type=int, default=100, help="samples a second (100)")
     parser.add_argument("--top", type=int, default=15, help="functions listed (15)")
-    parser.add_argument(
-        "--load",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="load generator; auto = wrk when installed",
-    )
+    bench.add_load_argument(parser)
     args = parser.parse_args(argv)
-    load = args.load
-    if load == "auto":
-        load = "wrk" if shutil.which("wrk") else "python"
-    stacks, run = profile(args.seconds, args.rate, load)
+    stacks, run = profile(args.seconds, args.rate, bench.chosen_load(args.load))
     report(stacks, run, args.top)
     return 0
 
