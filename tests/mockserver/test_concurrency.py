@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from tests.mockserver.conftest import FROZEN_MS, signed
+from tests.mockserver.conftest import FROZEN_MS, run_at_once, signed
 
 CLIENTS = 32
 PER_CLIENT = 8
@@ -20,24 +20,13 @@ SYMBOL = "BTCUSD_PERP"  # leverage 1 to 125
 
 
 def run_clients(work: Callable[[int, requests.Session], None]) -> None:
-    """Start CLIENTS threads at once, each with its own connection; re-raise their failures."""
-    start = threading.Barrier(CLIENTS)
-    failures: list[BaseException] = []
+    """CLIENTS threads at once, each with its own connection; re-raises their failures."""
 
     def client(number: int) -> None:
         with requests.Session() as session:
-            try:
-                start.wait(timeout=10)
-                work(number, session)
-            except BaseException as exc:
-                failures.append(exc)
+            work(number, session)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not failures, failures[:3]
+    run_at_once(client, CLIENTS)
 
 
 def leverage_for(client: int, step: int) -> int:

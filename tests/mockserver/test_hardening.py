@@ -25,7 +25,7 @@ from mockserver import errors
 from mockserver.config import DEMO_API_KEY
 from mockserver.exchange import MAX_HEADER_BYTES, Exchange
 from mockserver.harness import DapiMock, MockServer
-from tests.mockserver.conftest import FROZEN_MS, ContractClient, hmac_hex
+from tests.mockserver.conftest import FROZEN_MS, ContractClient, hmac_hex, run_at_once
 from tests.openapi_check import check_werkzeug_response
 
 LEVERAGE = "/dapi/v1/leverage"
@@ -526,30 +526,19 @@ def test_concurrent_changes_end_with_a_last_acknowledged_value_and_none_is_lost(
     answer arrived before B was sent, B was applied after A, so A's value cannot be last.
     """
     spans: dict[int, tuple[float, float]] = {}  # leverage -> (sent, acknowledged)
-    failures: list[BaseException] = []
-    start = threading.Barrier(CLIENTS)
 
     def client(number: int) -> None:
-        try:
-            start.wait(timeout=10)
-            for step in range(PER_CLIENT):
-                leverage = number * PER_CLIENT + step + 1
-                query, _ = with_signature(signed_leverage(str(leverage).encode()))
-                sent = time.monotonic()
-                reply = live.request("POST", b"/dapi/v1/leverage?" + query)
-                spans[leverage] = (sent, time.monotonic())
-                assert reply.status == 200 and json.loads(reply.body)["leverage"] == leverage
-                bad = live.request("POST", b"/dapi/v1/leverage?" + signed_leverage(b"%zz"))
-                assert bad.error() == ILLEGAL
-        except BaseException as exc:
-            failures.append(exc)
+        for step in range(PER_CLIENT):
+            leverage = number * PER_CLIENT + step + 1
+            query, _ = with_signature(signed_leverage(str(leverage).encode()))
+            sent = time.monotonic()
+            reply = live.request("POST", b"/dapi/v1/leverage?" + query)
+            spans[leverage] = (sent, time.monotonic())
+            assert reply.status == 200 and json.loads(reply.body)["leverage"] == leverage
+            bad = live.request("POST", b"/dapi/v1/leverage?" + signed_leverage(b"%zz"))
+            assert bad.error() == ILLEGAL
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not failures, failures[:3]
+    run_at_once(client, CLIENTS)
 
     final = live.leverage()
     final_ack = spans[final][1]

@@ -21,6 +21,7 @@ from waitress.trigger import trigger
 
 from mockserver.config import Config
 from mockserver.serving import ExchangeChannel, create_server
+from tests.mockserver.conftest import run_at_once
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 BIG = 24 * 1024 * 1024  # past waitress's default outbuf_high_watermark (16 MiB)
@@ -57,22 +58,13 @@ def thread_recorder() -> tuple[WSGIApp, list[int]]:
 
 def hit_concurrently(url: str, clients: int = 4, each: int = 5) -> None:
     """`clients` connections at once, `each` requests on each; re-raises their failures."""
-    failures: list[BaseException] = []
 
-    def client() -> None:
-        try:
-            with requests.Session() as session:
-                for n in range(each):
-                    assert session.get(f"{url}/{n}", timeout=5).text == f"/{n}"
-        except BaseException as exc:
-            failures.append(exc)
+    def client(_: int) -> None:
+        with requests.Session() as session:
+            for n in range(each):
+                assert session.get(f"{url}/{n}", timeout=5).text == f"/{n}"
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not failures, failures[:3]
+    run_at_once(client, clients)
 
 
 def test_requests_run_on_the_io_thread_while_none_may_wait():
