@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl, unquote
 from contracts import strategies as S
 from contracts.client import DapiClient, DapiError
 from contracts.reporting import Progress, Report, Verdict
+from contracts.signing import new_pem_pair
 
 LEVERAGE_PATH = "/dapi/v1/leverage"
 LEVERAGE_PARAMS = frozenset({"symbol", "leverage", "recvWindow", "timestamp", "signature"})
@@ -732,27 +733,7 @@ class ClientFuzzer:
 
     def _key_pair(self, key_type: str) -> tuple[str, str]:
         if key_type not in self._key_pairs:
-            from cryptography.hazmat.primitives import serialization
-            from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-
-            key: Any = (
-                rsa.generate_private_key(65537, 2048)
-                if key_type == "rsa"
-                else ed25519.Ed25519PrivateKey.generate()
-            )
-            private = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ).decode()
-            public = (
-                key.public_key()
-                .public_bytes(
-                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-                )
-                .decode()
-            )
-            self._key_pairs[key_type] = (private, public)
+            self._key_pairs[key_type] = new_pem_pair(key_type)
         return self._key_pairs[key_type]
 
     def new_account(self, key_type: str, number: int) -> Account:

@@ -156,6 +156,28 @@ def auth_from_private_key(
     return Ed25519Auth(api_key, key)
 
 
+def new_pem_pair(key_type: str) -> tuple[str, str]:
+    """A fresh key as (private PKCS#8 PEM, public SubjectPublicKeyInfo PEM): the private
+    half for a client, the public half for the exchange's account. `key_type` is "rsa"
+    (2048 bits) or "ed25519"."""
+    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    if key_type == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif key_type == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+    else:
+        raise ValueError(f"no key pair for {key_type!r}: rsa or ed25519")
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private.decode("ascii"), public.decode("ascii")
+
+
 def _b64_for_url(raw: bytes) -> str:
     # base64 uses '+', '/' and '='; all three must be escaped to survive form decoding.
     return quote(base64.b64encode(raw).decode("ascii"), safe="")

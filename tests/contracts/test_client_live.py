@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from contracts.client import (
     ApiError,
@@ -26,7 +24,7 @@ from contracts.client import (
     ServerError,
     TimestampOutsideWindow,
 )
-from contracts.signing import HmacAuth
+from contracts.signing import HmacAuth, new_pem_pair
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a fixed point for the frozen mock clock
 COINM_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
@@ -67,20 +65,6 @@ def frozen(dapi_mock: Any) -> int:
 
 def _at(ms: int) -> Callable[[], int]:
     return lambda: ms
-
-
-def _pem_pair(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> tuple[str, str]:
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
 
 
 def _assert_error(error: ApiError, cls: type[ApiError], status: int, code: int, msg: str) -> None:
@@ -202,12 +186,7 @@ def test_generic_request_reaches_sapi(connect: Callable[..., DapiClient]) -> Non
 def test_rsa_and_ed25519_accounts(
     dapi_mock: Any, connect: Callable[..., DapiClient], scheme: str
 ) -> None:
-    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        if scheme == "rsa"
-        else ed25519.Ed25519PrivateKey.generate()
-    )
-    private_pem, public_pem = _pem_pair(key)
+    private_pem, public_pem = new_pem_pair(scheme)
     dapi_mock.accounts.add("asymmetrickey1", public_key=public_pem)
 
     for params_in in ("body", "query", "split"):
@@ -219,8 +198,8 @@ def test_rsa_and_ed25519_accounts(
 def test_a_different_private_key_is_an_invalid_signature(
     dapi_mock: Any, connect: Callable[..., DapiClient]
 ) -> None:
-    _, public_pem = _pem_pair(ed25519.Ed25519PrivateKey.generate())
-    other_private, _ = _pem_pair(ed25519.Ed25519PrivateKey.generate())
+    _, public_pem = new_pem_pair("ed25519")
+    other_private, _ = new_pem_pair("ed25519")
     dapi_mock.accounts.add("edkey2", public_key=public_pem)
 
     with pytest.raises(ApiError) as caught:

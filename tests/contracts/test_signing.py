@@ -21,6 +21,7 @@ from contracts.signing import (
     RsaAuth,
     auth_from_private_key,
     load_private_key,
+    new_pem_pair,
     total_params,
 )
 
@@ -275,3 +276,26 @@ def test_any_placement_verifies_with_a_server_style_check(
 
 def _hex(secret: str, payload: bytes) -> str:
     return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("key_type", ["rsa", "ed25519"])
+def test_a_new_pem_pair_signs_with_its_private_half_and_verifies_with_its_public(
+    key_type: str,
+) -> None:
+    private_pem, public_pem = new_pem_pair(key_type)
+    key = load_private_key(private_pem)
+    public = serialization.load_pem_public_key(public_pem.encode())
+    if key_type == "rsa":
+        assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
+        assert isinstance(public, rsa.RSAPublicKey)
+        signature = key.sign(b"x", padding.PKCS1v15(), SHA256())
+        public.verify(signature, b"x", padding.PKCS1v15(), SHA256())
+    else:
+        assert isinstance(key, ed25519.Ed25519PrivateKey)
+        assert isinstance(public, ed25519.Ed25519PublicKey)
+        public.verify(key.sign(b"x"), b"x")
+
+
+def test_a_pem_pair_of_an_unknown_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="hmac"):
+        new_pem_pair("hmac")

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from contracts.cli import main
 from contracts.client import DapiClient
 from contracts.server_contract import PROPERTIES, verify_server
+from contracts.signing import new_pem_pair
 from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
 from mockserver.harness import MockServer, format_errors
 
@@ -303,25 +302,13 @@ def test_cli_refuses_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_signs_with_a_private_key_file(
     exchange: MockServer, tmp_path: Path, key_type: str
 ) -> None:
-    key: Any = (
-        rsa.generate_private_key(65537, 2048)
-        if key_type == "rsa"
-        else ed25519.Ed25519PrivateKey.generate()
-    )
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    pem, public = new_pem_pair(key_type)
     api_key = f"verify{key_type}"
     mock = exchange.handle()
-    mock.accounts.add(api_key, public_key=public.decode())
+    mock.accounts.add(api_key, public_key=public)
     mock.close()
     key_file = tmp_path / "key.pem"
-    key_file.write_bytes(pem)
+    key_file.write_text(pem)
     status = main(
         [
             *("verify-server", exchange.url, "--api-key", api_key),

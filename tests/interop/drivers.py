@@ -40,8 +40,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from contracts.signing import new_pem_pair
 
 HMAC = "hmac"
 RSA = "rsa"
@@ -69,31 +68,10 @@ class Credentials:
     public_key_pem: str | None = None  # SubjectPublicKeyInfo PEM, for the mock
 
 
-def _pem_pair(private_key: Any) -> tuple[str, str]:
-    private_pem = private_key.private_bytes(
-        encoding=serialization.Encoding.PEM,
-        format=serialization.PrivateFormat.PKCS8,
-        encryption_algorithm=serialization.NoEncryption(),
-    ).decode("ascii")
-    public_pem = (
-        private_key.public_key()
-        .public_bytes(
-            encoding=serialization.Encoding.PEM,
-            format=serialization.PublicFormat.SubjectPublicKeyInfo,
-        )
-        .decode("ascii")
-    )
-    return private_pem, public_pem
-
-
 @cache
 def key_pair(key_type: str) -> tuple[str, str]:
     """A fresh (private PKCS#8 PEM, public SPKI PEM) pair, made once per session."""
-    if key_type == RSA:
-        return _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-    if key_type == ED25519:
-        return _pem_pair(ed25519.Ed25519PrivateKey.generate())
-    raise ValueError(f"no key pair for {key_type!r}")
+    return new_pem_pair(key_type)
 
 
 # --------------------------------------------------------------------------
