@@ -37,8 +37,21 @@ def test_bench_quick_runs_and_reports_every_scenario(tmp_path: Path) -> None:
     assert set(results["ratios"]) == {"1", "8", "64"}
     assert len(results["targets"]) == 5
     assert results["exchange_path_us"] > 0
+    # The CPU probe looked at the machine alone and during every slice.
+    assert 0 <= results["cpu_alone"]["slowed_share"] <= 1
+    for run in results["runs"]:
+        assert 0 <= run["cpu_slowed"] <= 1, run
+        assert [p99 for p99, _ in run["slices"]] == [run["p99_ms"]], run  # --quick: one slice
 
     # The printed report has the table, the ratios and the targets.
-    headings = ("scenario", "leverage/baseline", "cold start", "/__admin/reset", "in-process")
+    headings = (
+        "scenario",
+        "CPU slowed",
+        "each slice",
+        "leverage/baseline",
+        "cold start",
+        "/__admin/reset",
+        "in-process",
+    )
     for heading in (*headings, "targets"):
         assert heading in done.stdout
