@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all serve test lint typecheck unit fuzz bench profile soak clean
+.PHONY: all serve test lint typecheck unit fuzz bench profile tail soak clean
 
 all: test
 
@@ -45,6 +45,11 @@ bench: $(STAMP)
 profile: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python benchmarks/profile_served.py $(PROFILE_ARGS)
+
+# Every request's latency at concurrency 8 beside the CPU speed probe: the server's own
+# tail apart from the stretches when the host slowed the machine.
+tail: $(STAMP)
+	$(BIN)/python benchmarks/tail.py $(TAIL_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info reports

@@ -77,7 +77,8 @@ def _full_speed_ns(samples: list[Sample]) -> int:
     return min(s.cpu_ns for s in samples)
 
 
-def _slowed(samples: list[Sample]) -> list[bool]:
+def slowed_flags(samples: list[Sample]) -> list[bool]:
+    """Per sample: whether it ran at under half of the fastest sample's speed."""
     fastest = _full_speed_ns(samples)
     return [fastest / max(s.cpu_ns, 1) < SLOWED_BELOW for s in samples]
 
@@ -86,7 +87,7 @@ def slowed_share(samples: list[Sample], mark: int = 0) -> float | None:
     window = samples[mark:]
     if not window:
         return None
-    flags = _slowed(samples)[mark:]  # full speed from every sample so far, not the window's
+    flags = slowed_flags(samples)[mark:]  # full speed from every sample so far, not the window's
     return sum(flags) / len(flags)
 
 
@@ -95,7 +96,7 @@ def longest_slowed_ms(samples: list[Sample], mark: int = 0) -> float:
         return 0.0
     longest = 0.0
     first: Sample | None = None
-    for sample, slowed in zip(samples[mark:], _slowed(samples)[mark:], strict=True):
+    for sample, slowed in zip(samples[mark:], slowed_flags(samples)[mark:], strict=True):
         if not slowed:
             first = None
             continue
