@@ -69,23 +69,19 @@ class SpeedProbe:
         return slowed_share(list(self.samples), mark)
 
     def longest_slowed_ms(self, mark: int = 0) -> float:
-        """The longest run of consecutive slowed samples since `mark`, first to last, in ms."""
+        """The longest run of consecutive slowed samples since `mark`, in ms: from its first
+        sample to one interval after its last."""
         return longest_slowed_ms(list(self.samples), mark)
-
-
-def _full_speed_ns(samples: list[Sample]) -> int:
-    return min(s.cpu_ns for s in samples)
 
 
 def slowed_flags(samples: list[Sample]) -> list[bool]:
     """Per sample: whether it ran at under half of the fastest sample's speed."""
-    fastest = _full_speed_ns(samples)
+    fastest = min(s.cpu_ns for s in samples)
     return [fastest / max(s.cpu_ns, 1) < SLOWED_BELOW for s in samples]
 
 
 def slowed_share(samples: list[Sample], mark: int = 0) -> float | None:
-    window = samples[mark:]
-    if not window:
+    if len(samples) <= mark:
         return None
     flags = slowed_flags(samples)[mark:]  # full speed from every sample so far, not the window's
     return sum(flags) / len(flags)
@@ -100,6 +96,7 @@ def longest_slowed_ms(samples: list[Sample], mark: int = 0) -> float:
         if not slowed:
             first = None
             continue
-        first = first or sample
+        if first is None:
+            first = sample
         longest = max(longest, (sample.at - first.at + EVERY_S) * 1000)
     return longest
