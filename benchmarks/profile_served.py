@@ -41,11 +41,8 @@ def profile(seconds: int, rate: int, load: str) -> tuple[list[tuple[list[str], i
     """Load on the mock while py-spy samples it for `seconds`: the server thread's stacks
     with their counts, and the load generator's run."""
     with tempfile.TemporaryDirectory() as tmp:
-        config = bench.write_config(tmp)
         raw = Path(tmp, "stacks.txt")
-        serve = [*bench.serve_command(), "--quiet", "--port", "0", "--config", str(config)]
-        with bench.started(serve) as served:
-            bench.admin(served.url, "POST", "/clock", {"freeze_at_ms": bench.FROZEN_AT_MS})
+        with bench.served_mock(bench.write_config(tmp)) as served:
             leverage = bench.signed_leverage(bench.FROZEN_AT_MS)
             runner = bench.load_runner(load, seconds)
             runs: list[bench.Run] = []

@@ -110,15 +110,15 @@ def report(requests: list[Request], slowed: list[bool], probe_share: float | Non
     steady = sorted(r.ms for r, s in zip(requests, slowed, strict=True) if not s)
     over = [s for r, s in zip(requests, slowed, strict=True) if r.ms > SLOW_MS]
     seconds = requests[-1].done - requests[0].sent
-    p99 = bench.percentile
+    pct = bench.percentile
     lines = [
         f"{len(requests)} requests in {seconds:.1f} s ({len(requests) / seconds:.0f} req/s), "
         f"non-200: {sum(r.status != 200 for r in requests)}",
         f"CPU under half speed in {bench.percent(probe_share)} of the probe's samples",
-        f"all requests:                      p50 {p99(every, 50):6.2f} ms  "
-        f"p99 {p99(every, 99):6.2f} ms  max {every[-1]:6.2f} ms",
-        f"out while the CPU ran full speed:  p50 {p99(steady, 50):6.2f} ms  "
-        f"p99 {p99(steady, 99):6.2f} ms  ({len(steady)} requests)",
+        f"all requests:                      p50 {pct(every, 50):6.2f} ms  "
+        f"p99 {pct(every, 99):6.2f} ms  max {every[-1]:6.2f} ms",
+        f"out while the CPU ran full speed:  p50 {pct(steady, 50):6.2f} ms  "
+        f"p99 {pct(steady, 99):6.2f} ms  ({len(steady)} requests)",
         f"over {SLOW_MS:g} ms: {len(over)} requests, {sum(over)} of them out while the CPU "
         "was slowed",
     ]
@@ -131,16 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8, help="concurrency (8)")
     args = parser.parse_args(argv)
     leverage = bench.signed_leverage(bench.FROZEN_AT_MS)
-    with tempfile.TemporaryDirectory() as tmp:
-        config = bench.write_config(tmp)
-        serve = [*bench.serve_command(), "--quiet", "--port", "0", "--config", str(config)]
-        with bench.started(serve) as served:
-            bench.admin(served.url, "POST", "/clock", {"freeze_at_ms": bench.FROZEN_AT_MS})
-            drive(served.url, leverage, args.connections, 0.5)  # warm-up
-            probe = SpeedProbe().start()
-            mark = probe.mark()
-            requests = drive(served.url, leverage, args.connections, args.seconds)
-            probe.stop()
+    with tempfile.TemporaryDirectory() as tmp, bench.served_mock(bench.write_config(tmp)) as served:
+        drive(served.url, leverage, args.connections, 0.5)  # warm-up
+        probe = SpeedProbe().start()
+        mark = probe.mark()
+        requests = drive(served.url, leverage, args.connections, args.seconds)
+        probe.stop()
     print(
         f"signed leverage, concurrency {args.connections}, one client thread, "
         f"served by dapi-mock serve --quiet"
