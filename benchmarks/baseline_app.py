@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from flask import Flask, Response, jsonify
 
 from mockserver import config as config_module
-from mockserver.serving import create_server, run_until_interrupted
+from mockserver.serving import create_server, run_until_stopped
 
 
 def create_app() -> Flask:
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     server = create_server(create_app(), settings)
     print(f"listening on http://{settings.host}:{server.effective_port}", flush=True)
-    run_until_interrupted(server)  # as `serve` runs
+    run_until_stopped(server, None)  # as `serve` runs
     return 0
 
 

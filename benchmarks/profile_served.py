@@ -29,7 +29,7 @@ import bench
 # exchange's. (name, frame pattern)
 LAYERS = (
     ("exchange: Exchange.handle (rules, HMAC, limiter, journal)", r"^Exchange\.handle "),
-    ("glue: environ to Call, Answer to JSON and headers (ServerGlue)", r"^ServerGlue\.__call__ "),
+    ("flask: routing, request context, view, response, request log", r"^Flask\.wsgi_app "),
     ("waitress: read and parse the request", r"^HTTPChannel\.received "),
     ("waitress: environ, status and headers, send", r"^(ExchangeChannel|HTTPChannel)\.service "),
     ("waitress: event loop, accept, flush", r"^poll "),

@@ -1,30 +1,28 @@
-"""The Flask app factory: Binance routes, the control plane, error handlers, request log."""
+"""The Flask app factory: Binance routes, the control plane, error handlers, request log.
+
+Every request enters through Flask (docs/behaviour.md#endpoints): the exchange's
+endpoint table is registered once as Flask rules (routes/dapi.py), 404 and 405 come
+from Flask's error handlers as Binance JSON, and the request log is written once per
+request, after it is answered.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
-from http import HTTPStatus
 from importlib import resources
-from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from mockserver import config as config_module
 from mockserver import errors
 from mockserver.config import Config
-from mockserver.exchange import ENDPOINTS, WEIGHT_HEADER, Answer, Endpoint, Exchange
+from mockserver.exchange import Answer, Exchange
+from mockserver.request_log import log_request
 from mockserver.routes import admin, dapi
 
 log = logging.getLogger("mockserver")
-request_log = logging.getLogger("mockserver.requests")
-
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def contract_bytes() -> bytes:
@@ -39,8 +37,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.compact = True  # type: ignore[attr-defined]
-    exchange = Exchange(config)
-    app.extensions["dapi_mock"] = exchange
+    app.extensions["dapi_mock"] = Exchange(config)
     app.register_blueprint(dapi.blueprint())
     app.register_blueprint(admin.bp)
 
@@ -48,190 +45,55 @@ def create_app(config: Config | None = None) -> Flask:
     def openapi_contract() -> Response:
         return Response(contract_bytes(), mimetype="application/yaml")
 
+    app.before_request(_start_clock)
+    app.after_request(_log_request)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-    app.wsgi_app = ServerGlue(app.wsgi_app, exchange)  # type: ignore[method-assign]
     return app
+
+
+def _is_admin_path() -> bool:
+    return request.path == "/__admin" or request.path.startswith("/__admin/")
 
 
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
-    if request.path == "/__admin" or request.path.startswith("/__admin/"):
+    if _is_admin_path():
         response = jsonify(error="no such admin route" if status == 404 else exc.name.lower())
         response.status_code = status
     elif status in (404, 405):
-        response = dapi.serve(None, status)
+        response = dapi.answer(None, status)
     else:
-        return _binance_error(errors.ExchangeError(status, -1000, exc.name, exc.description))
+        response = dapi.render(
+            Answer.of_error(errors.ExchangeError(status, -1000, exc.name, exc.description))
+        )
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # RFC 9110
     return response
 
 
 def _unexpected_error(exc: Exception) -> Response:
-    """A bug: logged with its traceback, kept for the pytest plugin, answered 500 -1000."""
-    log.exception("unexpected error on %s %s", request.method, request.path)
+    """A bug outside the exchange's own request path (the control plane, the contract)."""
     exchange = dapi.exchange_of(current_app)
-    exchange.note_unexpected(exc)
-    response = _binance_error(errors.unknown_error(f"{type(exc).__name__}: {exc}"))
-    if not request.path.startswith("/__admin"):
-        used = exchange.limiter.used(request.remote_addr or "unknown", exchange.clock.now_ms())
-        response.headers[WEIGHT_HEADER] = str(used)
-    return response
+    answer = exchange.unexpected(exc, request.method, request.path)
+    if not _is_admin_path():
+        answer.headers.update(exchange.weight_header(request.remote_addr or "unknown"))
+    return dapi.render(answer)
 
 
-def _binance_error(exc: errors.ExchangeError) -> Response:
-    request.environ[dapi.CODE_KEY] = exc.code
-    request.environ[dapi.REASON_KEY] = exc.reason
-    body = Answer.of_error(exc).body()
-    return Response(body, exc.status, mimetype="application/json")
+def _start_clock() -> None:
+    g.started = time.perf_counter()
 
 
-class ConnectionDropped(Exception):
-    """Raised to the WSGI server to close the connection without an answer."""
-
-
-def drop_connection(environ: dict[str, Any]) -> None:
-    """Close the client's connection with no response, in the serving WSGI server's own way."""
-    if "waitress.client_disconnected" in environ:
-        from waitress.channel import ClientDisconnected
-
-        # waitress closes the socket, writing nothing, when a task raises this.
-        raise ClientDisconnected("drop fault")
-    sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
-    if sock is not None:
-        import socket
-
-        sock.shutdown(socket.SHUT_RDWR)
-        return
-    raise ConnectionDropped("this WSGI server offers no way to drop a connection")
-
-
-def status_line(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:  # a fault may answer any status from 400 to 599
-        return f"{status} Unknown"
-
-
-class ServerGlue:
-    """WSGI middleware: Binance routes straight to the exchange, the request log, `drop`.
-
-    An exact (method, path) match of a Binance route is answered here, without
-    Flask's request context, which cost more than the exchange's own checks.
-    Everything else (the control plane, HEAD, 404/405) goes through Flask.
-    """
-
-    def __init__(self, app: WSGIApp, exchange: Exchange) -> None:
-        self.app = app
-        self.exchange = exchange
-        self.routes = {(e.method, e.path): e for e in ENDPOINTS}
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        started = time.perf_counter()
-        endpoint = self.routes.get((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
-        if endpoint is not None:
-            return self._exchange_route(endpoint, environ, start_response, started)
-        sent_status = ""
-
-        def capture(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
-            nonlocal sent_status
-            sent_status = status
-            if environ.get(dapi.DROP_KEY):
-                return lambda _data: None
-            return start_response(status, headers, *args)
-
-        result = self.app(environ, capture)
-        if environ.get(dapi.DROP_KEY):
-            if hasattr(result, "close"):
-                result.close()
-            self._log(environ, "dropped", started)
-            drop_connection(environ)
-            return []
-        self._log(environ, sent_status.split(" ", 1)[0], started)
-        return result
-
-    def _exchange_route(
-        self,
-        endpoint: Endpoint,
-        environ: dict[str, Any],
-        start_response: StartResponse,
-        started: float,
-    ) -> Iterable[bytes]:
-        exchange = self.exchange
-        answer = exchange.handle(
-            dapi.call_from_environ(environ, exchange.config.max_body_bytes), endpoint
-        )
-        dapi.note_outcome(environ, answer)
-        if answer.drop:
-            self._log(environ, "dropped", started)
-            drop_connection(environ)
-            return []
-        body = answer.body()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-        headers.extend(answer.headers.items())
-        start_response(status_line(answer.status), headers)
-        self._log(environ, str(answer.status), started)
-        return [body]
-
-    @staticmethod
-    def _log(environ: dict[str, Any], status: str, started: float) -> None:
-        log_request(
-            environ.get("REMOTE_ADDR"),
-            environ.get("REQUEST_METHOD"),
-            environ.get("PATH_INFO"),
-            status,
-            environ.get(dapi.CODE_KEY),
-            started,
-            environ.get(dapi.REASON_KEY),
-        )
-
-
-def log_request(
-    client: str | None,
-    method: str | None,
-    path: str | None,
-    status: str,
-    code: int | None,
-    started: float,
-    reason: str | None,
-) -> None:
-    """One line of the request log (SPEC 3); `started` is a `time.perf_counter()` value."""
-    if not request_log.isEnabledFor(logging.INFO):
-        return
-    request_log.info(
-        "request",
-        extra={
-            "request_fields": {
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "client": client,
-                "method": method,
-                "path": path,
-                "status": status,
-                "code": code,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-                "reason": reason,
-            }
-        },
+def _log_request(response: Response) -> Response:
+    answer: Answer | None = g.get("answer")
+    log_request(
+        request.remote_addr,
+        request.method,
+        request.path,
+        "dropped" if answer is not None and answer.drop else str(response.status_code),
+        answer.code if answer is not None else None,
+        g.get("started", time.perf_counter()),
+        answer.reason if answer is not None else None,
     )
-
-
-class RequestLogFormatter(logging.Formatter):
-    """Formats the request log as one text line or one JSON object per request."""
-
-    def __init__(self, as_json: bool) -> None:
-        super().__init__()
-        self.as_json = as_json
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "request_fields", None)
-        if fields is None:
-            return super().format(record)
-        if self.as_json:
-            return json.dumps(fields, separators=(",", ":"))
-        line = (
-            f"{fields['time']} {fields['client']} {fields['method']} {fields['path']} "
-            f"{fields['status']} {fields['code'] if fields['code'] is not None else '-'} "
-            f"{fields['ms']}ms"
-        )
-        return f"{line} {fields['reason']}" if fields["reason"] and fields["code"] else line
+    return response

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from mockserver import config as config_module
 from mockserver.market import MarketDataError
+from mockserver.request_log import NonBlockingHandler, RequestLogFormatter
 from mockserver.routes.admin import is_loopback
 from mockserver.security import AccountError
 
@@ -40,10 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(quiet: bool, log_format: str) -> None:
-    from mockserver.app import RequestLogFormatter
+def configure_logging(quiet: bool, log_format: str) -> NonBlockingHandler:
 
-    handler = logging.StreamHandler(sys.stderr)
+    handler = NonBlockingHandler(sys.stderr)
     handler.setFormatter(RequestLogFormatter(as_json=log_format == "json"))
     requests_logger = logging.getLogger("mockserver.requests")
     requests_logger.addHandler(handler)
@@ -54,6 +54,7 @@ def configure_logging(quiet: bool, log_format: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    return handler
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -76,10 +77,10 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    configure_logging(args.quiet, args.log_format)
+    request_log = configure_logging(args.quiet, args.log_format)
 
     from mockserver.app import create_app
-    from mockserver.serving import create_server, run_until_interrupted
+    from mockserver.serving import create_server, raise_open_file_limit, run_until_stopped
 
     try:
         app = create_app(settings)
@@ -92,6 +93,7 @@ def serve(args: argparse.Namespace) -> int:
             "/__admin answers 403 until you set [server] admin_token",
             file=sys.stderr,
         )
+    raise_open_file_limit()
     try:
         server = create_server(app, settings)
     except OSError as exc:
@@ -102,7 +104,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     print(f"listening on http://{host}:{server.effective_port}", flush=True)
-    run_until_interrupted(server)
+    run_until_stopped(server, app.extensions["dapi_mock"])
+    request_log.close()
     return 0
 
 

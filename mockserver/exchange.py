@@ -1,9 +1,10 @@
-"""The exchange: every Binance endpoint, and the order in which a request is checked (SPEC 1.3).
+"""The exchange: every Binance endpoint, and the order in which a request is checked
+(docs/behaviour.md#order-of-checks).
 
 `Exchange.handle` takes a plain `Call` (raw bytes and strings, no Flask) and
 returns an `Answer`, so the whole request path is testable without HTTP and
-any WSGI layer can serve it. Each step of SPEC 1.3's order is one line in
-`Exchange._answer`.
+any WSGI layer can serve it. `Exchange._answer` reads as the order of checks,
+top to bottom: the first failure answers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from mockserver.clock import Clock
 from mockserver.config import Config
 from mockserver.errors import ExchangeError
 from mockserver.faults import FaultBook, FaultRule
+from mockserver.holds import HoldEnd, Holds
 from mockserver.journal import BODY_LIMIT, QUERY_LIMIT, Journal
 from mockserver.market import Listing, Market, Symbol, plain_decimal
 from mockserver.ratelimit import RateLimiter
@@ -39,6 +40,10 @@ LIVE_WEIGHT_PER_MINUTE = 2400
 MAX_HEADER_BYTES = 16 * 1024
 
 
+def _connected() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Call:
     """One HTTP request as the exchange sees it. `body` is None when it was over the limit."""
@@ -50,6 +55,7 @@ class Call:
     api_key: str | None
     client_ip: str
     header_bytes: int = 0  # names and values of all request headers
+    client_gone: Callable[[], bool] = _connected  # has the client closed its connection?
 
 
 # json.dumps with any option builds a new encoder per call: a fifth of the app's time here.
@@ -66,12 +72,17 @@ class Answer:
     fault: int | None = None
     drop: bool = False
     truncate: bool = False
-    journal_id: int | None = None  # reserved when the handler ran; None: taken at recording
+    journal_ticket: tuple[int, int] | None = None  # see Journal.reserve; set by a handler run
+    journaled: bool = True  # False: a request a reset dropped leaves no trace
 
     @classmethod
-    def of_error(cls, exc: ExchangeError) -> Answer:
+    def of_error(cls, exc: ExchangeError, headers: dict[str, str] | None = None) -> Answer:
         payload = {"code": exc.code, "msg": exc.msg}
-        return cls(exc.status, payload, dict(exc.headers), exc.code, exc.reason)
+        return cls(exc.status, payload, {**exc.headers, **(headers or {})}, exc.code, exc.reason)
+
+    @classmethod
+    def dropped(cls, reason: str, fault: int | None = None, journaled: bool = True) -> Answer:
+        return cls(0, None, reason=reason, fault=fault, drop=True, journaled=journaled)
 
     def body(self) -> bytes:
         data = _COMPACT_JSON.encode(self.payload).encode()
@@ -116,135 +127,167 @@ class Exchange:
         self.limiter = RateLimiter(config.weight_per_minute, config.ban_seconds)
         self.journal = Journal(config.journal_size)
         self.faults = FaultBook()
+        self.holds = Holds()
+        # Held by every handler run and by reset, so a reset never lands inside a change.
         self._handler_lock = threading.Lock()
         # Bugs, for the pytest plugin: the latest kept, all counted, so memory stays bounded.
         self.unexpected_errors: deque[BaseException] = deque(maxlen=100)
         self.unexpected_error_count = 0
 
-    def note_unexpected(self, exc: BaseException) -> None:
+    def unexpected(self, exc: BaseException, method: str, path: str) -> Answer:
+        """A bug: logged with its traceback, kept for the pytest plugin, answered 500 -1000."""
+        log.error("unexpected error on %s %s", method, path, exc_info=exc)
         self.unexpected_errors.append(exc)
         self.unexpected_error_count += 1
+        return Answer.of_error(errors.unknown_error(f"{type(exc).__name__}: {exc}"))
+
+    def weight_header(self, client_ip: str) -> dict[str, str]:
+        return {WEIGHT_HEADER: str(self.limiter.used(client_ip, self.clock.now_ms()))}
 
     def reset(self) -> None:
-        self.store.reset()
-        self.limiter.reset()
-        self.journal.clear()
-        self.faults.clear()
-        self.clock.reset()
+        """Back to the start-up state (docs/behaviour.md#control-plane), atomically: no
+        handler runs meanwhile, and requests a delay holds are dropped."""
+        self.holds.drop_all()
+        with self._handler_lock:
+            self.store.reset()
+            self.limiter.reset()
+            self.journal.clear()
+            self.faults.clear()
+            self.clock.reset()
 
     # -- the request path --------------------------------------------------------------
 
     def handle(self, call: Call, endpoint: Endpoint | None, route_status: int = 200) -> Answer:
         """Answer one request; `endpoint` is None for an unknown path or wrong method."""
-        fault = None
-        if endpoint is not None:
-            fault = self.faults.pick(call.method, call.path, call.api_key)
+        fault = self.faults.pick(call.method, call.path, call.api_key) if endpoint else None
         try:
             answer = self._answer(call, endpoint, route_status, fault)
-        except ExchangeError as exc:
-            answer = Answer.of_error(exc)
         except Exception as exc:  # a bug: answered like Binance, logged in full, kept
-            log.exception("unexpected error on %s %s", call.method, call.path)
-            self.note_unexpected(exc)
-            answer = Answer.of_error(errors.unknown_error(f"{type(exc).__name__}: {exc}"))
+            answer = self.unexpected(exc, call.method, call.path)
         if fault is not None:
             answer = self._apply_late_fault(fault, answer)
         now_ms = self.clock.now_ms()
         if WEIGHT_HEADER not in answer.headers:
             answer.headers[WEIGHT_HEADER] = str(self.limiter.used(call.client_ip, now_ms))
-        self.journal.record(
-            {
-                "time_ms": now_ms,
-                "method": call.method,
-                "path": call.path,
-                "query": call.query[:QUERY_LIMIT].decode("utf-8", "replace"),
-                "body": (call.body or b"")[:BODY_LIMIT].decode("utf-8", "replace"),
-                "api_key": call.api_key,
-                "status": None if answer.drop else answer.status,
-                "code": answer.code,
-                "fault": answer.fault,
-                "reason": answer.reason,
-            },
-            answer.journal_id,
-        )
+        if answer.journaled:
+            self.journal.record(
+                {
+                    "time_ms": now_ms,
+                    "method": call.method,
+                    "path": call.path,
+                    "query": call.query[:QUERY_LIMIT].decode("utf-8", "replace"),
+                    "body": (call.body or b"")[:BODY_LIMIT].decode("utf-8", "replace"),
+                    "api_key": call.api_key,
+                    "status": None if answer.drop else answer.status,
+                    "code": answer.code,
+                    "fault": answer.fault,
+                    "reason": answer.reason,
+                },
+                answer.journal_ticket,
+            )
         return answer
 
     def _answer(
         self, call: Call, endpoint: Endpoint | None, route_status: int, fault: FaultRule | None
     ) -> Answer:
+        """The order of checks (docs/behaviour.md#order-of-checks), top to bottom."""
         if endpoint is None:
-            raise errors.route_invalid(call.path, call.method, route_status)
-        weight = endpoint.weight(None)
+            return Answer.of_error(errors.route_invalid(call.path, call.method, route_status))
+        early = self._early_fault(fault, call) if fault is not None else None
+        if early is not None:
+            if early.journaled:  # a request a reset dropped leaves no trace, not even weight
+                self.limiter.charge(call.client_ip, endpoint.weight(None), self.clock.now_ms())
+            return early
         try:
-            early = self._early_fault(fault)
-            if early is not None:
-                return early
-            if call.header_bytes > MAX_HEADER_BYTES:
-                raise errors.too_many_params(
-                    431, f"{call.header_bytes} bytes of headers, over {MAX_HEADER_BYTES}"
-                )
-            if call.body is None:
-                raise errors.too_many_params(
-                    413, f"body is over max_body_bytes ({self.config.max_body_bytes})"
-                )
+            self._check_size(call)
             sent = params.parse(
-                call.query, call.body, self.config.max_params, endpoint.takes_symbol
+                call.query, call.body or b"", self.config.max_params, endpoint.takes_symbol
             )
-            weight = endpoint.weight(sent)
-        except ExchangeError:
-            self.limiter.charge(call.client_ip, weight, self.clock.now_ms())
-            raise
-        now_ms = self.clock.now_ms()
-        used = self.limiter.admit(call.client_ip, weight, now_ms)
-        try:
-            payload, journal_id = self._run(call, endpoint, sent, now_ms)
         except ExchangeError as exc:
-            exc.headers[WEIGHT_HEADER] = str(used)
-            raise
-        return Answer(200, payload, {WEIGHT_HEADER: str(used)}, journal_id=journal_id)
+            self.limiter.charge(call.client_ip, endpoint.weight(None), self.clock.now_ms())
+            return Answer.of_error(exc)
+        now_ms = self.clock.now_ms()
+        try:
+            used = self.limiter.admit(call.client_ip, endpoint.weight(sent), now_ms)
+        except ExchangeError as exc:
+            return Answer.of_error(exc)
+        weight = {WEIGHT_HEADER: str(used)}
+        try:
+            account = self._authenticate(endpoint, call, sent, now_ms)
+            self._check_mandatory(endpoint, sent)
+            self._check_strict(endpoint, sent)
+            payload, ticket = self._run_handler(endpoint, sent, account, now_ms)
+        except ExchangeError as exc:
+            return Answer.of_error(exc, weight)
+        return Answer(200, payload, weight, journal_ticket=ticket)
 
-    def _run(
-        self, call: Call, endpoint: Endpoint, sent: params.Params, now_ms: int
-    ) -> tuple[Any, int]:
-        """The SIGNED and parameter checks, then the handler; returns its payload and journal id."""
-        account = None
-        if endpoint.signed:
-            account = security.authenticate(
-                call.api_key, sent, self.store.accounts, now_ms, self.config.recv_window_max
+    def _check_size(self, call: Call) -> None:
+        if call.header_bytes > MAX_HEADER_BYTES:
+            raise errors.too_many_params(
+                431, f"{call.header_bytes} bytes of headers, over {MAX_HEADER_BYTES}"
             )
+        if call.body is None:
+            raise errors.too_many_params(
+                413, f"body is over max_body_bytes ({self.config.max_body_bytes})"
+            )
+
+    def _authenticate(
+        self, endpoint: Endpoint, call: Call, sent: params.Params, now_ms: int
+    ) -> Account | None:
+        """API key, timestamp, signature present, recvWindow, timing, signature (SIGNED only)."""
+        if not endpoint.signed:
+            return None
+        return security.authenticate(
+            call.api_key, sent, self.store.accounts, now_ms, self.config.recv_window_max
+        )
+
+    @staticmethod
+    def _check_mandatory(endpoint: Endpoint, sent: params.Params) -> None:
         for name, kind in endpoint.mandatory:
             value = sent.get(name)
             if not value:
                 raise errors.mandatory_param(name, f"{name} not sent or empty")
             if kind == "INT" and params.parse_long(value) is None:
                 raise errors.mandatory_param(name, f"{name} {value!r} is not an integer")
-        if self.config.strict_params:
-            unknown = sorted(set(sent.values) - endpoint.known_params)
-            if unknown:
-                total = len(sent.values)
-                raise errors.params_not_read(total - len(unknown), total, unknown)
-        listing = self.market.listing(now_ms)
-        self.store.forget_delisted(listing)
-        # Journal ids of successful calls follow the order in which handlers saw the state.
+
+    def _check_strict(self, endpoint: Endpoint, sent: params.Params) -> None:
+        if not self.config.strict_params:
+            return
+        unknown = sorted(set(sent.values) - endpoint.known_params)
+        if unknown:
+            total = len(sent.values)
+            raise errors.params_not_read(total - len(unknown), total, unknown)
+
+    def _run_handler(
+        self, endpoint: Endpoint, sent: params.Params, account: Account | None, now_ms: int
+    ) -> tuple[Any, tuple[int, int]]:
+        """The endpoint's own rules (symbol, ranges, caps, positions), under the handler lock;
+        returns its payload and the journal ticket that keeps ids in the order handlers ran."""
         with self._handler_lock:
+            listing = self.market.listing(now_ms)
+            self.store.forget_delisted(listing)
             payload = endpoint.handler(self, Request(sent, account, now_ms, listing))
-            return payload, self.journal.reserve_id()
+            return payload, self.journal.reserve()
 
-    # -- faults (SPEC 5) ---------------------------------------------------------------
+    # -- faults (docs/behaviour.md#faults) -----------------------------------------------
 
-    def _early_fault(self, fault: FaultRule | None) -> Answer | None:
-        """Faults that act before validation: error, rate_limit, drop; delay waits here."""
-        if fault is None:
-            return None
+    def _early_fault(self, fault: FaultRule, call: Call) -> Answer | None:
+        """Faults that act before validation: error, rate_limit, drop, and a delay's hold.
+        None: the request goes on to be answered normally."""
         action = fault.action
         kind = action["type"]
         why = f"fault rule {fault.id}: {kind}"
         if kind == "delay":
-            time.sleep(action["ms"] / 1000)
+            end = self.holds.hold(action["ms"] / 1000, call.client_gone)
+            if end is HoldEnd.RESET:
+                return Answer.dropped(f"{why}: dropped by a reset", fault.id, journaled=False)
+            if end is HoldEnd.CLIENT_GONE:
+                return Answer.dropped(f"{why}: the client closed the connection", fault.id)
             return None
         if kind == "error":
             exc = ExchangeError(action["status"], action["code"], action["msg"], why)
-        elif kind == "rate_limit":
+            return Answer.of_error(exc)
+        if kind == "rate_limit":
             retry = action["retry_after"]
             if action["status"] == 429:
                 exc = errors.too_many_requests(
@@ -252,12 +295,10 @@ class Exchange:
                 )
             else:
                 exc = errors.ip_banned(self.clock.now_ms() + retry * 1000, retry, why)
-            exc.headers["Retry-After"] = str(retry)
-        elif kind == "drop":
-            return Answer(0, None, code=None, reason=why, fault=fault.id, drop=True)
-        else:
-            return None  # apply_then_error and malformed act on the normal answer
-        raise exc
+            return Answer.of_error(exc, {"Retry-After": str(retry)})
+        if kind == "drop":
+            return Answer.dropped(why, fault.id)
+        return None  # apply_then_error and malformed act on the normal answer
 
     @staticmethod
     def _apply_late_fault(fault: FaultRule, answer: Answer) -> Answer:
@@ -271,7 +312,7 @@ class Exchange:
                 action["code"],
                 f"fault rule {fault.id}: applied, then answered an error",
                 fault.id,
-                journal_id=answer.journal_id,
+                journal_ticket=answer.journal_ticket,
             )
         if action["type"] == "malformed":
             answer.status = 200

@@ -171,9 +171,14 @@ class FaultBook:
         with self._lock:
             return [r.as_dict() for r in self._rules]
 
-    def has_delay(self) -> bool:
-        """Whether any rule may make a request wait (a delay)."""
-        return any(rule.action["type"] == "delay" for rule in self._rules)
+    def may_delay(self, method: str, path: str) -> bool:
+        """Whether a delay rule may hold a request with this method and path."""
+        return any(
+            rule.action["type"] == "delay"
+            and rule.match["method"] == method
+            and rule.match["path"] == path
+            for rule in self._rules
+        )
 
     def pick(self, method: str, path: str, api_key: str | None) -> FaultRule | None:
         if not self._rules:  # the common case, without taking the lock

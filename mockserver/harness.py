@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -68,18 +66,16 @@ class MockServer:
 
     def close(self) -> None:
         """Stop serving at once, closing open connections and the worker threads too."""
-        self._admin_session.close()
-        from waitress import wasyncore
+        from mockserver.serving import close_all_soon
 
+        self._admin_session.close()
         server = self._server
         self._closing = True
+        self.app.extensions["dapi_mock"].holds.release_all()  # held requests answer now
         if self._thread.is_alive():
             # In the serving thread: the loop's map empties, so the loop ends now, however
             # many keep-alive connections clients left open (server.close() alone waited).
-            try:
-                server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-            except OSError:  # the trigger closed under us: the loop is ending anyway
-                server.close()
+            close_all_soon(server)
             self._thread.join(timeout=5)
         else:
             server.close()
@@ -238,14 +234,3 @@ class DapiMock:
     def close(self) -> None:
         if self._admin.owns_session:
             self._admin.session.close()
-
-
-@contextmanager
-def running_mock(config: Config | None = None) -> Iterator[DapiMock]:
-    """A mock for the length of a `with` block: yields its handle."""
-    with MockServer(config) as server:
-        handle = server.handle()
-        try:
-            yield handle
-        finally:
-            handle.close()

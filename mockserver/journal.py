@@ -17,21 +17,27 @@ class Journal:
     def __init__(self, size: int) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=size)
         self._next_id = 1
+        self._clears = 0  # a ticket taken before a clear is void after it
         self._lock = threading.Lock()
 
-    def reserve_id(self) -> int:
-        """Take the next id now, for an entry recorded later (see `Exchange._run`)."""
+    def reserve(self) -> tuple[int, int]:
+        """A ticket for an entry recorded later (see `Exchange._run_handler`): the next id,
+        taken now, and which clear it belongs after."""
         with self._lock:
-            return self._take_id()
+            return self._take_id(), self._clears
 
     def _take_id(self) -> int:
         entry_id = self._next_id
         self._next_id += 1
         return entry_id
 
-    def record(self, entry: dict[str, Any], entry_id: int | None = None) -> None:
+    def record(self, entry: dict[str, Any], ticket: tuple[int, int] | None = None) -> None:
+        """Keep `entry` under its ticket's id, or the next id; a void ticket keeps nothing:
+        the state that request changed was cleared with the journal (reset)."""
         with self._lock:
-            item = {"id": self._take_id() if entry_id is None else entry_id, **entry}
+            if ticket is not None and ticket[1] != self._clears:
+                return
+            item = {"id": self._take_id() if ticket is None else ticket[0], **entry}
             entries = self._entries
             # An entry with a reserved id may arrive after later ones: keep id order.
             at = len(entries)
@@ -51,3 +57,4 @@ class Journal:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._clears += 1

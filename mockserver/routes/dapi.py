@@ -1,23 +1,19 @@
 """Binance's routes (/dapi, and the /api/v3 and /sapi ones clients call first): thin views.
 
-Each view hands the raw request to `Exchange.handle`; all rules live there.
-`app.ServerGlue` answers exact route matches through `call_from_environ` and
-`Answer` directly, below Flask's request context (most of a request's cost);
-the Flask views registered here serve what is left: HEAD, and through the
-error handlers, 404 and 405.
+Every endpoint of `exchange.ENDPOINTS` is one Flask rule. Its view hands the raw
+request to `Exchange.handle`, and `render` turns the `Answer` into a response;
+unknown paths and wrong methods reach `Exchange.handle` the same way, from the
+app's 404/405 error handler. All rules live in the exchange.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from mockserver.exchange import ENDPOINTS, Answer, Call, Endpoint, Exchange
-
-DROP_KEY = "dapi_mock.drop"
-CODE_KEY = "dapi_mock.code"
-REASON_KEY = "dapi_mock.reason"
 
 
 def exchange_of(app: Flask) -> Exchange:
@@ -32,8 +28,8 @@ def _declared_length(environ: dict[str, Any]) -> int | None:
         return None
 
 
-def call_from_environ(environ: dict[str, Any], max_body_bytes: int) -> Call:
-    """The raw request, from a WSGI environ; the body is None when over the limit."""
+def call_of(environ: dict[str, Any], max_body_bytes: int) -> Call:
+    """The raw request as the exchange sees it; the body is None when over the limit."""
     declared = _declared_length(environ)
     body: bytes | None
     if declared is not None and declared > max_body_bytes:
@@ -42,6 +38,7 @@ def call_from_environ(environ: dict[str, Any], max_body_bytes: int) -> Call:
         body = environ["wsgi.input"].read(max_body_bytes + 1) if declared != 0 else b""
         if len(body) > max_body_bytes:
             body = None
+    client_gone = environ.get("waitress.client_disconnected")
     return Call(
         method=environ["REQUEST_METHOD"],
         # WSGI hands the path over as latin-1; Binance paths are ASCII, others read as UTF-8.
@@ -55,32 +52,58 @@ def call_from_environ(environ: dict[str, Any], max_body_bytes: int) -> Call:
             for name, value in environ.items()
             if name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH")
         ),
+        client_gone=client_gone if callable(client_gone) else _still_there,
     )
 
 
-def note_outcome(environ: dict[str, Any], answer: Answer) -> None:
-    """What the request log (app.ServerGlue) reports, and whether to drop the connection."""
-    environ[CODE_KEY] = answer.code
-    environ[REASON_KEY] = answer.reason
-    if answer.drop:
-        environ[DROP_KEY] = True
+def _still_there() -> bool:
+    return False
 
 
-def serve(endpoint: Endpoint | None, route_status: int = 200) -> Response:
+def answer(endpoint: Endpoint | None, route_status: int = 200) -> Response:
+    """The exchange's answer to the current request (`endpoint` None: no such route)."""
     exchange = exchange_of(current_app)
-    environ = request.environ
-    answer = exchange.handle(
-        call_from_environ(environ, exchange.config.max_body_bytes), endpoint, route_status
-    )
-    note_outcome(environ, answer)
+    call = call_of(request.environ, exchange.config.max_body_bytes)
+    return render(exchange.handle(call, endpoint, route_status))
+
+
+def render(answer: Answer) -> Response:
+    """The one way an `Answer` becomes an HTTP response; the request log reads it from `g`."""
+    g.answer = answer
     if answer.drop:
-        return Response(b"", 200)
+        return Response(_Dropped(request.environ), 200)
     return Response(answer.body(), answer.status, answer.headers, mimetype="application/json")
 
 
-def _view_for(endpoint: Endpoint):
+class ConnectionDropped(Exception):
+    """Raised to the WSGI server to close the connection without an answer."""
+
+
+class _Dropped:
+    """A response body that closes the client's connection instead of being sent (`drop`)."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+
+    def __iter__(self) -> Iterator[bytes]:
+        if "waitress.client_disconnected" in self.environ:
+            from waitress.channel import ClientDisconnected
+
+            # waitress writes nothing before the first body chunk, and closes the socket
+            # when the body raises this.
+            raise ClientDisconnected("drop fault")
+        sock = self.environ.get("werkzeug.socket") or self.environ.get("gunicorn.socket")
+        if sock is None:
+            raise ConnectionDropped("this WSGI server offers no way to drop a connection")
+        import socket
+
+        sock.shutdown(socket.SHUT_RDWR)
+        return iter(())
+
+
+def _view_for(endpoint: Endpoint) -> Callable[[], Response]:
     def view() -> Response:
-        return serve(endpoint)
+        return answer(endpoint)
 
     return view
 

@@ -20,8 +20,9 @@ SERVICE = (
     "ExchangeChannel.service (mockserver/serving.py:200);"
     "HTTPChannel.service (waitress/channel.py:430)"
 )
-GLUE = (
-    f"{SERVICE};WSGITask.execute (waitress/task.py:520);ServerGlue.__call__ (mockserver/app.py:134)"
+FLASK = (
+    f"{SERVICE};WSGITask.execute (waitress/task.py:520);Flask.__call__ (flask/app.py:1536);"
+    "Flask.wsgi_app (flask/app.py:1511)"
 )
 
 
@@ -29,11 +30,11 @@ GLUE = (
     ("line", "layer"),
     [
         (
-            f"{GLUE};_exchange_route (mockserver/app.py:161);"
+            f"{FLASK};answer (mockserver/routes/dapi.py:66);"
             "Exchange.handle (mockserver/exchange.py:146);parse (mockserver/params.py:99) 7",
             "exchange",
         ),
-        (f"{GLUE};call_from_environ (mockserver/routes/dapi.py:53) 3", "glue"),
+        (f"{FLASK};call_of (mockserver/routes/dapi.py:33) 3", "flask"),
         (
             f"{LOOP};HTTPChannel.received (waitress/channel.py:200);"
             "HTTPRequestParser.parse_header (waitress/parser.py:240) 5",
@@ -80,5 +81,5 @@ def test_profile_runs_against_the_served_mock() -> None:
         kind = name.strip().split(":")[0]
         shares[kind] = shares.get(kind, 0.0) + float(share)
     # Every layer a signed leverage change passes through was seen at work.
-    assert shares["exchange"] > 0 and shares["glue"] > 0 and shares["waitress"] > 0, done.stdout
+    assert shares["exchange"] > 0 and shares["flask"] > 0 and shares["waitress"] > 0, done.stdout
     assert sum(shares.values()) == pytest.approx(100, abs=0.5)

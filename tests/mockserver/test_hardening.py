@@ -494,8 +494,10 @@ def test_a_client_leaving_before_the_answer_does_not_disturb_the_server(live: Li
             sock.sendall(http_request("GET", "/dapi/v1/time"))
     time.sleep(0.5)
     assert live.ping().status == 200
-    # waitress skips a request whose client left before a thread took it, so no exact count
-    assert {e["status"] for e in live.handle.requests()} == {200}
+    # A held request whose client left is dropped as soon as the hold sees it (journaled
+    # with no status); waitress skips one whose client left before it ran: no exact count.
+    for entry in live.handle.requests():
+        assert entry["status"] == 200 or "closed the connection" in entry["reason"], entry
 
 
 def test_many_half_sent_requests_do_not_starve_the_server(live: Live) -> None:

@@ -267,7 +267,7 @@ def test_an_entry_with_a_reserved_id_takes_its_place_in_id_order():
     from mockserver.journal import Journal
 
     journal = Journal(10)
-    early = journal.reserve_id()
+    early = journal.reserve()
     journal.record({"path": "/later"})
     journal.record({"path": "/early"}, early)
     assert [(e["id"], e["path"]) for e in journal.entries()] == [(1, "/early"), (2, "/later")]
@@ -277,8 +277,8 @@ def test_a_late_entry_older_than_everything_kept_drops_out_of_a_full_journal():
     from mockserver.journal import Journal
 
     journal = Journal(2)
-    early = journal.reserve_id()
-    middle = journal.reserve_id()
+    early = journal.reserve()
+    middle = journal.reserve()
     journal.record({"path": "/a"})
     journal.record({"path": "/b"})
     journal.record({"path": "/middle"}, middle)  # older than everything kept: dropped
@@ -286,3 +286,15 @@ def test_a_late_entry_older_than_everything_kept_drops_out_of_a_full_journal():
     assert [e["path"] for e in journal.entries()] == ["/a", "/b"]
     journal.record({"path": "/c"})
     assert [(e["id"], e["path"]) for e in journal.entries()] == [(4, "/b"), (5, "/c")]
+
+
+def test_an_entry_reserved_before_a_clear_is_not_kept_after_it():
+    """A reset clears the journal and the state a request changed: its late entry goes too."""
+    from mockserver.journal import Journal
+
+    journal = Journal(10)
+    before_reset = journal.reserve()
+    journal.clear()
+    journal.record({"path": "/before-reset"}, before_reset)
+    journal.record({"path": "/after-reset"})
+    assert [e["path"] for e in journal.entries()] == ["/after-reset"]
