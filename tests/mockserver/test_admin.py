@@ -6,7 +6,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from tests.mockserver.conftest import FROZEN_MS, error_of, signed
+from tests.helpers import FROZEN_MS, signed
+from tests.mockserver.conftest import error_of
 
 
 def test_health(client):

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from tests.mockserver.conftest import FROZEN_MS, run_at_once, signed
+from tests.helpers import FROZEN_MS, run_at_once, signed
 
 CLIENTS = 32
 PER_CLIENT = 8

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.mockserver.conftest import FROZEN_MS, error_of, signed
+from tests.helpers import FROZEN_MS, signed
+from tests.mockserver.conftest import error_of
 from tests.openapi_check import check_requests_response
 
 PATH = "/dapi/v1/leverage"

@@ -25,7 +25,8 @@ from mockserver import errors
 from mockserver.config import DEMO_API_KEY
 from mockserver.exchange import MAX_HEADER_BYTES, Exchange
 from mockserver.harness import DapiMock, MockServer
-from tests.mockserver.conftest import FROZEN_MS, ContractClient, hmac_hex, run_at_once
+from tests.helpers import FROZEN_MS, hmac_hex, run_at_once
+from tests.mockserver.conftest import ContractClient
 from tests.openapi_check import check_werkzeug_response
 
 LEVERAGE = "/dapi/v1/leverage"

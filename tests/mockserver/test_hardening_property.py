@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from mockserver.config import DEMO_API_KEY, Config
 from mockserver.exchange import ENDPOINTS, WEIGHT_HEADER, Exchange
 from mockserver.harness import MockServer
-from tests.mockserver.conftest import FROZEN_MS, ContractClient, hmac_hex
+from tests.helpers import FROZEN_MS, hmac_hex
+from tests.mockserver.conftest import ContractClient
 from tests.mockserver.test_hardening import binance_error, leverage_state, read_reply
 
 BINANCE_PATHS = sorted({e.path for e in ENDPOINTS})

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mockserver.config import DEMO_API_KEY
-from tests.mockserver.conftest import FROZEN_MS, hmac_hex, signed
+from tests.helpers import FROZEN_MS, hmac_hex, signed
 
 PATH = "/dapi/v1/leverage"
 FIELDS = [

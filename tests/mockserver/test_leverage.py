@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from mockserver.config import AccountConfig
-from tests.mockserver.conftest import FROZEN_MS, error_of, hmac_hex, signed
+from tests.helpers import FROZEN_MS, hmac_hex, signed
+from tests.mockserver.conftest import error_of
 
 PATH = "/dapi/v1/leverage"
 DOCS_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"

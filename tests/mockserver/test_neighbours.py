@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.mockserver.conftest import FROZEN_MS, error_of, signed
+from tests.helpers import FROZEN_MS, signed
+from tests.mockserver.conftest import error_of
 
 REPO = Path(__file__).resolve().parents[2]
 BTCUSD_PERP_ROW_KEYS = [

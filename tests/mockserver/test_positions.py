@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from mockserver.config import AccountConfig
-from tests.mockserver.conftest import FROZEN_MS, error_of, signed
+from tests.helpers import FROZEN_MS, signed
+from tests.mockserver.conftest import error_of
 
 EXCEEDS = (400, -2027, "Exceeded the maximum allowable position at current leverage.")
 ISOLATED = (

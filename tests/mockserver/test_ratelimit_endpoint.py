@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mockserver.conftest import FROZEN_MS, error_of, signed
+from tests.helpers import FROZEN_MS, signed
+from tests.mockserver.conftest import error_of
 from tests.openapi_check import check_werkzeug_response
 
 WEIGHT = "X-MBX-USED-WEIGHT-1M"

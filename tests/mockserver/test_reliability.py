@@ -25,7 +25,7 @@ import requests
 from mockserver.config import DEMO_API_KEY
 from mockserver.harness import DapiMock, MockServer
 from mockserver.request_log import RequestLogFormatter, escape_controls, log_request
-from tests.mockserver.conftest import FROZEN_MS, signed
+from tests.helpers import FROZEN_MS, signed
 from tests.mockserver.test_hardening import Live, http_request, read_reply
 
 SERVE = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0"]

@@ -8,7 +8,7 @@ from flask import request
 from mockserver.app import create_app
 from mockserver.config import Config
 from mockserver.exchange import ENDPOINTS
-from tests.mockserver.conftest import FROZEN_MS, signed
+from tests.helpers import FROZEN_MS, signed
 
 
 def test_a_before_request_hook_sees_every_binance_route():

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 from urllib.parse import quote
 
 import pytest
@@ -21,6 +19,7 @@ from mockserver.security import (
     hmac_account,
     public_key_account,
 )
+from tests.helpers import hmac_hex
 
 COINM_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
 SPOT_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -84,10 +83,6 @@ def rsa_key() -> rsa.RSAPrivateKey:
 @pytest.fixture(scope="module")
 def ed25519_key() -> ed25519.Ed25519PrivateKey:
     return ed25519.Ed25519PrivateKey.generate()
-
-
-def hmac_hex(payload: str, secret: str = SECRET) -> str:
-    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
 def signed_params(query: str, body: str = "", secret: str = SECRET) -> Params:
@@ -353,7 +348,7 @@ def test_signature_made_with_another_secret_is_rejected_with_1022() -> None:
 
 def test_signature_not_last_is_rejected_with_1022_even_when_it_is_correct() -> None:
     payload = f"symbol=BTCUSD_PERP&timestamp={NOW}"
-    sent = parse(f"signature={hmac_hex(payload)}&{payload}".encode(), b"", 64)
+    sent = parse(f"signature={hmac_hex(payload, SECRET)}&{payload}".encode(), b"", 64)
     error = auth_error(sent)
     assert (error.status, error.code) == (400, -1022)
 
