@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from contracts.signing import new_pem_pair
+from mockserver import doctor
 from mockserver.doctor import MAX_OTHER_KEYS, diagnose
 from mockserver.params import parse
 from mockserver.security import Account, hmac_account, public_key_account
@@ -183,7 +184,8 @@ def test_another_accounts_key_is_named() -> None:
     assert "'mine'" in found
 
 
-def test_no_more_than_32_other_keys_are_tried() -> None:
+def test_no_more_than_32_other_keys_are_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "KEY_SEARCH_BUDGET_S", 60.0)  # the count alone decides here
     account, _ = asymmetric("mine", "ed25519")
     others = [asymmetric(f"other{n}", "ed25519")[0] for n in range(MAX_OTHER_KEYS)]
     last, last_private = asymmetric("last", "ed25519")
@@ -192,6 +194,18 @@ def test_no_more_than_32_other_keys_are_tried() -> None:
     found = asymmetric_verdict(account, signature, [*others[1:], last])
     assert found is not None
     assert "account 'last'" in found
+
+
+def test_the_key_search_stops_when_its_time_is_spent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "KEY_SEARCH_BUDGET_S", 0.0)  # spent after the first key
+    account, _ = asymmetric("mine", "ed25519")
+    first = asymmetric("first", "ed25519")[0]
+    second, second_private = asymmetric("second", "ed25519")
+    signature = ed25519_sign(second_private, (QUERY + BODY).encode()).replace("+", "%2B")
+    assert asymmetric_verdict(account, signature, [first, second]) is None
+    found = asymmetric_verdict(account, signature, [second, first])
+    assert found is not None
+    assert "account 'second'" in found
 
 
 def test_keys_that_cannot_have_made_a_signature_of_that_length_are_not_counted() -> None:
