@@ -6,18 +6,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from urllib.parse import quote
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from hypothesis import given
+from hypothesis import strategies as st
 
 from contracts.signing import new_pem_pair
 from mockserver import doctor
 from mockserver.doctor import MAX_OTHER_KEYS, diagnose
+from mockserver.errors import ExchangeError
 from mockserver.params import parse
 from mockserver.security import Account, hmac_account, public_key_account
 
 SECRET = "dapimockdemosecret"
 ACCOUNT = hmac_account("demo", SECRET)
+KEY_ACCOUNT = public_key_account("edkey", new_pem_pair("ed25519")[1])
 QUERY = "symbol=BTCUSD_PERP&leverage=20"
 BODY = "timestamp=1591702613943&recvWindow=5000"
 
@@ -216,3 +221,30 @@ def test_keys_that_cannot_have_made_a_signature_of_that_length_are_not_counted()
     found = asymmetric_verdict(account, signature, [*hmac_accounts, other])
     assert found is not None
     assert "account 'theirs'" in found
+
+
+# -- never a 500 ---------------------------------------------------------------------------
+
+VALUE = st.lists(
+    st.sampled_from(["x", "1", "%20", "+", "%2F", "/", "=", "%C3%A9", "é"]), max_size=6
+)
+PART = st.lists(st.tuples(st.text("ab+ &?€", max_size=4), VALUE), max_size=4).map(
+    lambda pairs: "&".join(f"{quote(n) or 'n'}={''.join(v)}" for n, v in pairs)
+)
+
+
+@given(query=PART, body=PART, signature=st.text(max_size=90), in_query=st.booleans())
+def test_the_doctor_never_raises_on_what_a_client_can_send(
+    query: str, body: str, signature: str, in_query: bool
+) -> None:
+    quoted = quote(signature, safe="")
+    for account in (ACCOUNT, KEY_ACCOUNT):
+        element = f"signature={quoted}"
+        q = f"{query}&{element}" if in_query else query
+        b = body if in_query else f"{body}&{element}"
+        try:
+            sent = parse(q.encode(), b.encode(), 64)
+        except ExchangeError:
+            continue  # refused before any signature check
+        verdict = diagnose(account, sent, {a.api_key: a for a in (ACCOUNT, KEY_ACCOUNT)})
+        assert verdict is None or isinstance(verdict, str)
