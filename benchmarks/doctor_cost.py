@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, run in cases:
         run()  # warm up
         median, p90, slowest = timed(run, args.repeats)
-        print(f"  {label:<28} median {median:7.0f}  p90 {p90:7.0f}  slowest {slowest:7.0f}")
+        print(f"  {label:<32} median {median:7.0f}  p90 {p90:7.0f}  slowest {slowest:7.0f}")
     return 0
 
 
