@@ -32,6 +32,18 @@ class Params:
     signature: str | None
     signature_is_last: bool
     signed_payload: bytes
+    # Where the query's share of `signed_payload` ends, and which part carried the
+    # signature: the signature doctor rebuilds a client's wrong payloads from these.
+    query_end: int = 0
+    signature_in_query: bool = False
+
+    @property
+    def signed_query(self) -> bytes:
+        return self.signed_payload[: self.query_end]
+
+    @property
+    def signed_body(self) -> bytes:
+        return self.signed_payload[self.query_end :]
 
     def get(self, name: str) -> str | None:
         return self.values.get(name)
@@ -120,11 +132,14 @@ def parse(query: bytes, body: bytes, max_params: int, check_symbol: bool = False
     signature = values.get("signature")
     query_rest, query_signed = _without_trailing_signature(query)
     body_rest, body_signed = _without_trailing_signature(body)
+    in_query = "signature" in from_query
     return Params(
         values=values,
         signature=signature,
-        signature_is_last=query_signed if "signature" in from_query else body_signed,
+        signature_is_last=query_signed if in_query else body_signed,
         signed_payload=query_rest + body_rest,
+        query_end=len(query_rest),
+        signature_in_query=in_query,
     )
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockserver import errors
+from mockserver import doctor, errors
 from mockserver.params import Params, parse_long
 
 API_KEY_FORM = re.compile(r"[A-Za-z0-9]{1,64}")
@@ -139,9 +139,12 @@ def authenticate(
             "signature is not the last parameter of the query string or body"
         )
     if not account.verify(params.signed_payload, params.signature):
+        # docs/behaviour.md#signature-doctor: say which known mistake it was, when one fits.
+        verdict = doctor.diagnose(account, params, accounts)
         raise errors.signature_invalid(
-            f"{account.type} signature does not match: payload was "
-            f"{params.signed_payload[:512].decode('utf-8', 'replace')!r}"
+            f"{account.type} signature does not match: "
+            + (f"{verdict}; " if verdict else "")
+            + f"payload was {params.signed_payload[:512].decode('utf-8', 'replace')!r}"
         )
     return account
 

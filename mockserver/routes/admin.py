@@ -6,9 +6,13 @@ and it never returns a secret.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import ipaddress
+import re
 from decimal import Decimal, InvalidOperation
+from importlib.resources import files
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -51,7 +55,11 @@ def _authorize() -> tuple[Response, int] | None:
     config = exchange_of(current_app).config
     if config.admin_token:
         given = request.headers.get("X-Admin-Token", "")
-        if not hmac.compare_digest(given.encode(), config.admin_token.encode()):
+        # docs/behaviour.md#journal-page: the page's shell holds no data and asks for the
+        # token itself, then sends it on every read.
+        if request.endpoint != "admin.journal_page" and not hmac.compare_digest(
+            given.encode(), config.admin_token.encode()
+        ):
             return jsonify(NOT_AUTHORIZED), 401
     elif not is_loopback(config.host):
         return jsonify(NOT_AUTHORIZED), 403
@@ -73,6 +81,42 @@ def _whole_number(data: dict[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise AdminError(400, f"{key} must be a whole number of ms")
     return value
+
+
+def _page_with_policy() -> tuple[bytes, str]:
+    """The journal page and a Content-Security-Policy that lets only its own inline script
+    and style run, and lets it fetch only from this server: whatever a client sent that the
+    page shows, nothing in it can run."""
+    page = files("mockserver").joinpath("data/journal.html").read_text(encoding="utf-8")
+
+    def sources(tag: str) -> str:
+        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", page, flags=re.DOTALL)
+        digests = (base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() for b in blocks)
+        return " ".join(f"'sha256-{digest}'" for digest in digests)
+
+    policy = (
+        f"default-src 'none'; script-src {sources('script')}; style-src {sources('style')}; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return page.encode("utf-8"), policy
+
+
+JOURNAL_PAGE, JOURNAL_PAGE_POLICY = _page_with_policy()
+
+
+@bp.get("/")
+def journal_page() -> Response:
+    """docs/behaviour.md#journal-page: the same HTML for everyone; its script reads the data."""
+    return Response(
+        JOURNAL_PAGE,
+        content_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": JOURNAL_PAGE_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.get("/health")
@@ -188,6 +232,11 @@ def positions_seed() -> Response:
     except KeyError:
         raise AdminError(400, f"symbol {symbol!r} is not listed now") from None
     return jsonify(status="ok")
+
+
+@bp.get("/state")
+def state_view() -> Response:
+    return jsonify(exchange_of(current_app).state_view())
 
 
 @bp.get("/requests")

@@ -31,6 +31,7 @@ BINANCE_OPERATIONS = [
 ]
 OTHER_OPERATIONS = [
     ("get", "/openapi.yaml"),
+    ("get", "/__admin/"),
     ("get", "/__admin/health"),
     ("post", "/__admin/reset"),
     ("get", "/__admin/clock"),

@@ -14,6 +14,7 @@ RULE_MODULES = [
     "errors",
     "params",
     "security",
+    "doctor",
     "market",
     "state",
     "clock",

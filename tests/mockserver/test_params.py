@@ -121,6 +121,16 @@ def test_signed_payload_keeps_bytes_percent_encoded() -> None:
     assert sent.signed_payload == b"note=a%20b%2Bc&x=%E2%82%AC"
 
 
+def test_the_payload_splits_back_into_its_query_and_body_shares() -> None:
+    sent = parse(b"symbol=BTCUSD_PERP&leverage=20", b"timestamp=1&signature=abc", MAX)
+    assert sent.signed_query == b"symbol=BTCUSD_PERP&leverage=20"
+    assert sent.signed_body == b"timestamp=1"
+    assert sent.signature_in_query is False
+    in_query = parse(b"timestamp=1&signature=abc", b"leverage=20", MAX)
+    assert (in_query.signed_query, in_query.signed_body) == (b"timestamp=1", b"leverage=20")
+    assert in_query.signature_in_query is True
+
+
 def test_signature_not_last_is_reported_and_kept_in_the_payload() -> None:
     sent = parse(b"signature=abc&timestamp=1", b"", MAX)
     assert sent.signature == "abc"
