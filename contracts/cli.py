@@ -18,9 +18,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from contracts.client_fuzz import SCENARIO_RULES, fuzz_client
+from contracts.fuzz import SCENARIO_RULES, fuzz_client
 from contracts.reporting import finish
-from contracts.server_contract import PROPERTIES, verify_server
+from contracts.verify import PROPERTIES, verify_server
 
 
 def _csv(text: str) -> list[str]:

@@ -8,8 +8,6 @@ asserted green: what they do under faults is theirs to decide.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import sys
 import textwrap
@@ -24,14 +22,9 @@ import pytest
 import requests
 
 from contracts.cli import main
-from contracts.client_fuzz import (
-    KEY_TYPES,
-    Account,
-    catalogue,
-    fuzz_client,
-    reference_client,
-    signed_payload,
-)
+from contracts.fuzz import KEY_TYPES, catalogue, fuzz_client, reference_client
+from contracts.fuzz.judging import ScenarioAccount, signed_payload
+from tests.helpers import COINM_SECRET, hmac_hex
 from tests.interop import drivers
 
 SEED = 20260501
@@ -125,7 +118,7 @@ def _post_change(
     """A hand-rolled client: form body, HMAC over `signed_text` (default: the body sent)."""
     body = urlencode(params)
     text = body if signed_text is None else signed_text
-    signature = hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    signature = hmac_hex(secret, text)
     with requests.Session() as session:
         return session.post(
             f"{base_url}/dapi/v1/leverage",
@@ -297,7 +290,6 @@ def test_the_leverage_text_rule_is_caught_with_the_server_answer() -> None:
 
 
 def test_the_kit_reads_the_signed_payload_independently() -> None:
-    secret = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
     query = "symbol=BTCUSD_PERP&leverage=20"
     body = (
         "recvWindow=5000&timestamp=1591702613943"
@@ -306,7 +298,7 @@ def test_the_kit_reads_the_signed_payload_independently() -> None:
     payload, signature, last = signed_payload(query, body)
     assert payload == (query + "recvWindow=5000&timestamp=1591702613943").encode()
     assert last and signature is not None
-    assert Account("k", "hmac", secret=secret).verify(payload, signature)
+    assert ScenarioAccount("k", "hmac", secret=COINM_SECRET).verify(payload, signature)
     moved = signed_payload("signature=abc&" + query, "")
     assert moved[2] is False
 

@@ -2,14 +2,11 @@
 
 The broken servers are the mock's own WSGI app wrapped (served by waitress on
 port 0): one re-signs every request before the mock sees it, so it accepts any
-signature; two answer a wrong maxQty.
+signature (tests.helpers); two answer a wrong maxQty.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -21,10 +18,11 @@ import pytest
 
 from contracts.cli import main
 from contracts.client import DapiClient
-from contracts.server_contract import PROPERTIES, verify_server
 from contracts.signing import new_pem_pair
+from contracts.verify import PROPERTIES, verify_server
 from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
 from mockserver.harness import MockServer, format_errors
+from tests.helpers import SkipsSignatureCheck
 
 PORTABLE = [p.name for p in PROPERTIES if not p.mock_rules]
 MOCK_ONLY = [p.name for p in PROPERTIES if p.mock_rules]
@@ -52,31 +50,6 @@ def exchange() -> Iterator[MockServer]:
 
 
 # --- broken servers -------------------------------------------------------------------------
-
-
-class SkipsSignatureCheck:
-    """Every signed request reaches the mock re-signed: in effect, no signature is checked."""
-
-    def __init__(self, app: WSGIApp) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        query = environ.get("QUERY_STRING", "")
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length).decode("latin-1") if length else ""
-        parts = {"query": query, "body": body}
-        for name, part in parts.items():
-            head, _, last = part.rpartition("&")
-            if last.startswith("signature="):
-                parts[name] = head
-                payload = (parts["query"] + parts["body"]).encode("latin-1")
-                good = hmac.new(DEMO_SECRET.encode(), payload, hashlib.sha256).hexdigest()
-                parts[name] = f"{head}&signature={good}" if head else f"signature={good}"
-        environ["QUERY_STRING"] = parts["query"]
-        raw = parts["body"].encode("latin-1")
-        environ["wsgi.input"] = io.BytesIO(raw)
-        environ["CONTENT_LENGTH"] = str(len(raw))
-        return self.app(environ, start_response)
 
 
 class WrongMaxQty:
