@@ -30,7 +30,13 @@ from contracts.fuzz.client_under_test import (
 )
 from contracts.fuzz.extra_fields import ExtraFields
 from contracts.fuzz.judging import ScenarioAccount, judge_journal
-from contracts.fuzz.scenarios import KEY_TYPES, LEVERAGE_PATH, Scenario, choose_scenarios
+from contracts.fuzz.scenarios import (
+    KEY_TYPES,
+    LEVERAGE_PATH,
+    MAX_HOLD_MS,
+    Scenario,
+    choose_scenarios,
+)
 from contracts.reporting import Progress, Report, Verdict
 from contracts.signing import new_pem_pair
 
@@ -45,20 +51,15 @@ class ClientFuzzer:
         *,
         seed: int = 0,
         symbols: Sequence[str] | None = None,
-        key_types: Sequence[str] = ("hmac",),
-        slow_ms: int = 12_000,
         time_limit_s: float = 30.0,
+        progress: Progress | None = None,
     ) -> None:
         from mockserver.config import Config
         from mockserver.harness import MockServer
 
-        unknown = set(key_types) - set(KEY_TYPES)
-        if unknown or not key_types:
-            raise ValueError(f"key types must be among {', '.join(KEY_TYPES)}")
         self.rng = random.Random(seed)
-        self.key_types = tuple(key_types)
-        self.slow_ms = slow_ms
         self.time_limit_s = time_limit_s
+        self.progress = progress or Progress(0)
         # No weight limit: scenarios share 127.0.0.1, and 429/418 come from the scenarios.
         self.server = MockServer(Config(port=0, weight_per_minute=0, journal_size=100_000))
         self.extra_fields = ExtraFields(self.server.app.wsgi_app)
@@ -149,7 +150,6 @@ class ClientFuzzer:
             leverage,
         )
         retry_after: dict[int, int] = {}  # rate-limit fault id -> its Retry-After
-        self.mock.clear_requests()
         for rule in scenario.faults:
             match = {"method": "POST", "path": LEVERAGE_PATH, "api_key": account.api_key}
             rule_id = self.mock.faults.add({"match": match, **rule})
@@ -159,29 +159,35 @@ class ClientFuzzer:
             self.mock.clock.offset(scenario.clock_offset_ms)
         self.extra_fields.active = scenario.extra_fields
         limit = self.time_limit_s + (scenario.holds_ms / 1000 if scenario.waits_for_hold else 0)
+        if scenario.holds_ms:
+            self.progress.note(
+                f"the mock holds the first leverage answer up to {scenario.holds_ms / 1000:g} s; "
+                f"the run ends when the client gives up (at most {limit:g} s)"
+            )
         try:
             outcome = (
                 run_callable(client, env, limit)
                 if callable(client)
                 else run_command(client, env, limit)
             )
-            # A held answer applies when its delay ends: wait for it before reading the state.
-            remaining = started + scenario.holds_ms / 1000 + 0.3 - time.perf_counter()
-            if scenario.holds_ms and remaining > 0:
-                time.sleep(remaining)
-        finally:
+            # Judged as the client left it: a held answer that has not ended by now is dropped
+            # by the reset below (connection closed, nothing changed), never waited out.
+            entries = [
+                e for e in self.mock.requests() if e.get("api_key") in (account.api_key, None)
+            ]
             self.extra_fields.active = False
-            self.mock.faults.clear()
-            if scenario.clock_offset_ms:
-                self.mock.clock.offset(0)
-        entries = [e for e in self.mock.requests() if e.get("api_key") in (account.api_key, None)]
-        try:
-            shown = self.leverage_shown(account, symbol)
-        except DapiError as exc:
-            shown = None
-            state_error = f"could not read the state: {exc}"
-        else:
-            state_error = ""
+            try:
+                shown = self.leverage_shown(account, symbol)
+            except DapiError as exc:
+                shown = None
+                state_error = f"could not read the state: {exc}"
+            else:
+                state_error = ""
+        finally:
+            # docs/behaviour.md#control-plane: a reset drops held requests, faults, the clock
+            # offset, this scenario's account and journal: the next scenario starts clean.
+            self.extra_fields.active = False
+            self.mock.reset()
         applied = shown == leverage
         problems = self._outcome_problems(scenario, outcome, applied, shown, leverage, limit)
         if state_error:
@@ -302,7 +308,22 @@ def fuzz_client(
     A callable gets ``base_url, api_key, api_secret, private_key_file, symbol,
     leverage`` as keyword arguments and returns on success or raises; a
     command gets them as DAPI_* environment variables and exits 0 on success.
+    Raises ValueError for options no run can use.
     """
+    key_types = list(dict.fromkeys(key_types))  # "hmac,hmac" is one key type
+    unknown = sorted(set(key_types) - set(KEY_TYPES))
+    if unknown or not key_types:
+        raise ValueError(
+            f"key types must be among {', '.join(KEY_TYPES)}"
+            + (f", not {', '.join(unknown)}" if unknown else "")
+        )
+    if not 1 <= slow_ms <= MAX_HOLD_MS:
+        raise ValueError(f"the slow answer's delay must be 1..{MAX_HOLD_MS} ms, not {slow_ms}")
+    if not 0 < time_limit_s <= MAX_HOLD_MS / 1000 - 2:
+        raise ValueError(
+            f"the time limit must be above 0 and at most {MAX_HOLD_MS // 1000 - 2} s, "
+            f"not {time_limit_s}"
+        )
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     rng = random.Random(seed)
     chosen = choose_scenarios(scenarios, rng, slow_ms, key_types, only, time_limit_s)
@@ -317,23 +338,19 @@ def fuzz_client(
             "time_limit_s": time_limit_s,
         },
     )
-    show = Progress(len(chosen), progress)
     started = time.perf_counter()
-    with ClientFuzzer(
-        seed=seed,
-        symbols=symbols,
-        key_types=key_types,
-        slow_ms=slow_ms,
-        time_limit_s=time_limit_s,
-    ) as fuzzer:
-        if progress is not None:
-            print(
-                f"fuzz-client {report.target}: {len(chosen)} scenarios against {fuzzer.mock.url}, "
-                f"seed {seed}",
-                file=progress,
-                flush=True,
-            )
+    with (
+        Progress(len(chosen), progress) as show,
+        ClientFuzzer(
+            seed=seed, symbols=symbols, time_limit_s=time_limit_s, progress=show
+        ) as fuzzer,
+    ):
+        show.line(
+            f"fuzz-client {report.target}: {len(chosen)} scenarios against {fuzzer.mock.url}, "
+            f"seed {seed}"
+        )
         for number, scenario in enumerate(chosen, start=1):
+            show.start(scenario.name, scenario.title)
             verdict = fuzzer.run(client, scenario, number)
             report.verdicts.append(verdict)
             show(verdict)

@@ -13,6 +13,8 @@ from typing import Any
 
 LEVERAGE_PATH = "/dapi/v1/leverage"
 KEY_TYPES = ("hmac", "rsa", "ed25519")
+#: The longest delay the mock's `delay` fault takes (docs/behaviour.md#faults).
+MAX_HOLD_MS = 600_000
 
 
 SCENARIO_RULES = """\
@@ -180,7 +182,8 @@ def catalogue(
         ),
         Scenario(
             "slow-answer",
-            f"the first leverage answer is held {slow_ms} ms (past common timeouts), then applied",
+            f"the first leverage answer is held {slow_ms} ms (past common timeouts), then applied "
+            "if the client still waits; dropped, not applied, once it has given up",
             faults=({"action": {"type": "delay", "ms": slow_ms}, "times": 1},),
             key_type=key,
             ambiguous=True,
@@ -188,7 +191,7 @@ def catalogue(
         Scenario(
             "hung-answer",
             f"the first leverage answer is held {hung_ms} ms, past the time limit: the client "
-            "must give up on its own",
+            "must give up on its own (the hold ends when it does)",
             faults=({"action": {"type": "delay", "ms": hung_ms}, "times": 1},),
             key_type=key,
             ambiguous=True,
@@ -267,31 +270,50 @@ def choose_scenarios(
     only: Sequence[str] | None = None,
     time_limit_s: float = 30.0,
 ) -> list[Scenario]:
-    """All kinds by default; fewer: `plain` plus a seeded sample; more: seeded combinations."""
+    """The scenarios of a run; any count and names a user can type, or a ValueError saying why.
+
+    By default every kind (or every kind `only` names) once. Fewer: the first
+    of them plus a seeded sample. More: every one, then seeded variations: a
+    fault under a skewed clock when both kinds are among them, else one of
+    them again (with its own symbol and leverage, as every run draws).
+    """
+    if count is not None and count < 1:
+        raise ValueError(f"--scenarios must be 1 or more, not {count}")
     kinds = catalogue(slow_ms, key_types, time_limit_s)
-    if only:
-        unknown = sorted(set(only) - {k.name for k in kinds})
+    if only is not None:
+        known = [k.name for k in kinds]
+        unknown = sorted(set(only) - set(known))
+        if not only:
+            raise ValueError("--only needs at least one scenario name")
         if unknown:
-            raise ValueError(f"unknown scenarios: {', '.join(unknown)}")
+            keyed = [n for n in unknown if n.removesuffix("-plain") in KEY_TYPES]
+            hint = f"; {', '.join(keyed)} need their key type in --key-types" if keyed else ""
+            raise ValueError(
+                f"unknown scenarios: {', '.join(unknown)} (known: {', '.join(known)}){hint}"
+            )
         kinds = [k for k in kinds if k.name in only]
     if count is None or count == len(kinds):
         return kinds
     if count < len(kinds):
-        picked = sorted(rng.sample(range(1, len(kinds)), max(0, count - 1)))
-        return [kinds[0], *(kinds[i] for i in picked)][:count]
+        picked = sorted(rng.sample(range(1, len(kinds)), count - 1))
+        return [kinds[0], *(kinds[i] for i in picked)]
     faulted = [k for k in kinds if k.faults]
     skewed = [k for k in kinds if k.clock_offset_ms]
     extra = []
-    for number in range(count - len(kinds)):
-        fault, skew = rng.choice(faulted), rng.choice(skewed)
-        extra.append(
-            replace(
-                fault,
-                name=f"combo-{number + 1}-{fault.name}+{skew.name}",
-                title=f"{fault.title}; {skew.title}",
-                clock_offset_ms=skew.clock_offset_ms,
-                key_type=rng.choice(list(key_types)),
-                extra_fields=rng.random() < 0.5,
+    for number in range(1, count - len(kinds) + 1):
+        if faulted and skewed:
+            fault, skew = rng.choice(faulted), rng.choice(skewed)
+            extra.append(
+                replace(
+                    fault,
+                    name=f"combo-{number}-{fault.name}+{skew.name}",
+                    title=f"{fault.title}; {skew.title}",
+                    clock_offset_ms=skew.clock_offset_ms,
+                    key_type=rng.choice(list(key_types)),
+                    extra_fields=rng.random() < 0.5,
+                )
             )
-        )
+        else:
+            again = rng.choice(kinds)
+            extra.append(replace(again, name=f"again-{number}-{again.name}"))
     return kinds + extra

@@ -170,7 +170,8 @@ class Property:
     """One statement about the server, checked on `examples` drawn cases (or once)."""
 
     name: str
-    statement: str
+    rule: str  # the section of docs/behaviour.md it checks
+    statement: str  # the rule in a sentence, for users who only have the installed kit
     check: Callable[[Context, Draw], None]
     mock_rules: bool = False
     needs_symbols: bool = True
@@ -178,18 +179,29 @@ class Property:
     before: Callable[[Context], None] | None = None
     after: Callable[[Context], None] | None = None
 
+    @property
+    def reason(self) -> str:
+        """The rule this property checks, named and said in a sentence."""
+        return f"rule {self.rule}: {self.statement}"
+
 
 def draw_symbol(ctx: Context, draw: Draw) -> SymbolView:
     return ctx.symbols[draw(st.sampled_from(ctx.free), "symbol")]
 
 
 def draw_new_leverage(ctx: Context, view: SymbolView, draw: Draw) -> int:
-    """A valid leverage other than the current one, so that a change would show."""
+    """A valid leverage other than the current one, so that a change would show.
+
+    Drawn as a position among the other leverages, never filtered on the
+    current one: the draws of an example then depend only on the seed, not on
+    the leverage earlier examples left (hypothesis replays choice sequences and
+    stops on "inconsistent data generation" when they draw differently).
+    """
+    if view.max_leverage < 2:
+        return 1
     current = ctx.leverage.get(view.name)
-    choices = st.integers(1, view.max_leverage)
-    if view.max_leverage > 1 and current is not None:
-        choices = choices.filter(lambda lev: lev != current)
-    return int(draw(choices, "leverage"))
+    position = int(draw(st.integers(1, view.max_leverage - 1), "leverage"))
+    return position + 1 if current is not None and position >= current else position
 
 
 def draw_signed_target(ctx: Context, draw: Draw) -> tuple[str, str, list[tuple[str, str]], str]:

@@ -21,7 +21,13 @@ from hypothesis import strategies as st
 from contracts.reporting import Progress, Report, Verdict
 from contracts.signing import HmacAuth, SigningAuth, auth_from_private_key
 from contracts.verify.context import Context, Property, PublishedBracket, SymbolView, Violation
-from contracts.verify.properties import PROPERTIES, PROPERTY_NAMES
+from contracts.verify.properties import (
+    DISCOVERY,
+    DISCOVERY_RULE,
+    DISCOVERY_STATEMENT,
+    PROPERTIES,
+    PROPERTY_NAMES,
+)
 from contracts.verify.wire import (
     LEVERAGE_PATH,
     LIVE_WEIGHT_PER_MINUTE,
@@ -132,9 +138,17 @@ def run_property(prop: Property, ctx: Context, examples: int, seed: int) -> Verd
         )
 
     if prop.mock_rules and not ctx.mock_rules:
-        return verdict("skip", "rests on SPEC's (our choice) rules: run with --mock-rules")
+        return verdict(
+            "skip",
+            f"{prop.reason}. Binance does not document this; it is the mock's choice, "
+            "checked only with --mock-rules",
+        )
     if prop.needs_symbols and not ctx.free:
-        return verdict("skip", "no listed symbol without an open position to change")
+        return verdict(
+            "skip",
+            f"{prop.reason}. Not checked: every listed symbol has an open position, and "
+            "changing its leverage would change that position",
+        )
     try:
         if prop.before is not None:
             prop.before(ctx)
@@ -146,7 +160,7 @@ def run_property(prop: Property, ctx: Context, examples: int, seed: int) -> Verd
             prop.after(ctx)
     except Violation as exc:
         lines = [line for trip in exc.trips for line in trip.line().splitlines()]
-        return verdict("fail", exc.message, lines)
+        return verdict("fail", f"{exc.message} ({prop.reason})", lines)
     except WireAbort as exc:
         return verdict("error", str(exc))
     except Exception as exc:
@@ -168,6 +182,26 @@ def _example_of(strategy: st.SearchStrategy[Any], seed: int) -> Any:
     return found[0]
 
 
+class ServerUnreachable(ConnectionError):
+    """Nothing answers at the base URL: one clear error instead of a list of failed properties."""
+
+
+def choose_properties(properties: Sequence[str] | None) -> list[Property]:
+    """The properties to run, in catalogue order; the discovery name is accepted and implied."""
+    if properties is None:
+        return list(PROPERTIES)
+    names = set(properties) - {DISCOVERY}
+    if not properties:
+        raise ValueError("--only needs at least one property name")
+    unknown = names - set(PROPERTY_NAMES)
+    if unknown:
+        raise ValueError(
+            f"unknown properties: {', '.join(sorted(unknown))} "
+            f"(known: {', '.join((DISCOVERY, *PROPERTY_NAMES))})"
+        )
+    return [p for p in PROPERTIES if p.name in names]
+
+
 def verify_server(
     base_url: str,
     api_key: str,
@@ -180,53 +214,71 @@ def verify_server(
     admin_token: str = "",
     timeout: float = 10.0,
     properties: Sequence[str] | None = None,
+    pacing: bool = True,
     progress: TextIO | None = sys.stdout,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Report:
-    """Check every property against the server at `base_url`; the report says which held."""
+    """Check every property against the server at `base_url`; the report says which held.
+
+    Raises ValueError on bad arguments and ServerUnreachable when nothing
+    answers at `base_url`. `pacing=False` never waits for the next weight
+    window: only for a server without a weight limit (a mock run with
+    weight_per_minute = 0), since the limit the server publishes is Binance's.
+    """
     if (secret is None) == (private_key is None):
         raise ValueError("give exactly one of secret and private_key")
+    if examples < 1:
+        raise ValueError(f"examples must be 1 or more, not {examples}")
+    if not timeout > 0:
+        raise ValueError(f"the timeout must be above 0 s, not {timeout}")
     signer: SigningAuth = (
         HmacAuth(api_key, secret)
         if secret is not None
         else auth_from_private_key(api_key, private_key or b"")
     )
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
-    chosen = [p for p in PROPERTIES if properties is None or p.name in properties]
-    unknown = set(properties or ()) - set(PROPERTY_NAMES)
-    if unknown:
-        raise ValueError(f"unknown properties: {', '.join(sorted(unknown))}")
+    chosen = choose_properties(properties)
     report = Report(
         "verify-server",
         base_url,
         seed,
         {"examples": examples, "mock_rules": mock_rules, "key_type": type(signer).__name__},
     )
-    wire = Wire(base_url, api_key, signer, timeout=timeout, sleep=sleep)
-    ctx = Context(wire, mock_rules, admin_token)
     show = Progress(len(chosen) + 1, progress)
+    wire = Wire(
+        base_url, api_key, signer, timeout=timeout, pacing=pacing, sleep=sleep, on_wait=show.note
+    )
+    ctx = Context(wire, mock_rules, admin_token)
     started = time.perf_counter()
     try:
-        if progress is not None:
-            print(
-                f"verify-server {base_url}: {len(chosen)} properties, {examples} examples each, "
-                f"seed {seed}{', mock rules' if mock_rules else ''}",
-                file=progress,
-                flush=True,
-            )
+        why = wire.unreachable()
+        if why is not None:
+            raise ServerUnreachable(f"cannot reach {base_url} ({why}): is the server running?")
+        show.line(
+            f"verify-server {base_url}: {len(chosen) + 1} properties ({DISCOVERY} first), "
+            f"{examples} examples each, seed {seed}{', mock rules' if mock_rules else ''}"
+        )
+        show.start(DISCOVERY, DISCOVERY_STATEMENT)
         discovery = _discovery_verdict(ctx)
         report.verdicts.append(discovery)
         show(discovery)
         for prop in chosen:
+            show.start(prop.name, prop.statement)
             if discovery.outcome == "pass":
                 verdict = run_property(prop, ctx, examples, seed)
             else:
-                verdict = Verdict(prop.name, "skip", "the server's market data could not be read")
+                verdict = Verdict(
+                    prop.name,
+                    "skip",
+                    f"{prop.reason}. Not checked: the server's market could not be read "
+                    f"(see {DISCOVERY})",
+                )
             report.verdicts.append(verdict)
             show(verdict)
         report.settings["restored"] = _restore(ctx)
         report.settings["requests"] = len(wire.trips)
     finally:
+        show.close()
         wire.close()
         report.seconds = time.perf_counter() - started
     return report
@@ -234,19 +286,18 @@ def verify_server(
 
 def _discovery_verdict(ctx: Context) -> Verdict:
     started = time.perf_counter()
-    name = "server_publishes_its_market"
     try:
         trips = discover(ctx)
     except Violation as exc:
         lines = [line for trip in exc.trips for line in trip.line().splitlines()]
-        return Verdict(name, "fail", exc.message, lines, time.perf_counter() - started)
+        summary = f"{exc.message} (rule {DISCOVERY_RULE}: {DISCOVERY_STATEMENT})"
+        return Verdict(DISCOVERY, "fail", summary, lines, time.perf_counter() - started)
     except (WireAbort, requests.RequestException, KeyError, TypeError, ValueError) as exc:
-        return Verdict(name, "error", f"{type(exc).__name__}: {exc}", [], 0.0)
+        return Verdict(DISCOVERY, "error", f"{type(exc).__name__}: {exc}", [], 0.0)
     return Verdict(
-        name,
+        DISCOVERY,
         "pass",
-        f"time, exchangeInfo, v2 leverageBracket and positionRisk answer schema-valid bodies; "
-        f"{len(ctx.symbols)} symbols, {len(ctx.free)} without a position",
+        f"{DISCOVERY_STATEMENT}; {len(ctx.symbols)} symbols, {len(ctx.free)} without a position",
         seconds=time.perf_counter() - started,
         data={"requests": len(trips), "symbols": sorted(ctx.symbols)},
     )

@@ -7,6 +7,7 @@ that looks at the status and code also catches a body that breaks the schema.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -88,14 +89,18 @@ class Wire:
         *,
         timeout: float = 10.0,
         max_retry_after: float = 130.0,
+        pacing: bool = True,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.signer = signer
         self.timeout = timeout
         self.max_retry_after = max_retry_after
+        self.pacing = pacing
         self.sleep = sleep
+        self.on_wait = on_wait  # told before every wait, so the user sees why nothing moves
         self.session = requests.Session()
         self.weight_limit = LIVE_WEIGHT_PER_MINUTE
         self.used_weight: int | None = None
@@ -218,6 +223,10 @@ class Wire:
                     f"{path}: rate limited ({trip.status}, Retry-After {retry_after}); "
                     "stopped so that the IP is not banned: run again later"
                 )
+            self.on_wait(
+                f"{path} answered {trip.status}: waiting {retry_after:.0f} s (its Retry-After) "
+                "before sending it again"
+            )
             self.sleep(retry_after + 0.5)
             self.used_weight = None
             if path != "/dapi/v1/time":
@@ -270,13 +279,29 @@ class Wire:
     def pace(self, reserve: int = 0) -> bool:
         """Wait for the next weight window if `reserve` more requests would pass the budget."""
         budget = max(10, int(self.weight_limit * WEIGHT_BUDGET))
-        if self.used_weight is None or self.used_weight + reserve < budget:
+        if not self.pacing or self.used_weight is None or self.used_weight + reserve < budget:
             return False
         wait_ms = 60_000 - self.now_ms() % 60_000 + 250
+        self.on_wait(
+            f"pacing: {self.used_weight} of the server's {self.weight_limit} weight a minute "
+            f"used (this run keeps to half); waiting {wait_ms / 1000:.0f} s for the next minute"
+        )
         self.sleep(wait_ms / 1000)
         self.used_weight = None
         self.sync_time()  # a minute later, the clocks may have drifted
         return True
+
+    def unreachable(self) -> str | None:
+        """Why the server cannot be reached, or None when it answered (anything) just now."""
+        trip = self.send("GET", "/dapi/v1/time")
+        if trip.status is not None:
+            return None
+        found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", trip.text)
+        if found:
+            return found.group(1).strip().lower()
+        if "timed out" in trip.text.lower() or "timeout" in trip.text.lower():
+            return f"no answer within {self.timeout:g} s"
+        return trip.text.removeprefix("<no answer: ").removesuffix(">")[:200]
 
 
 def _retry_after(trip: Roundtrip) -> float | None:
