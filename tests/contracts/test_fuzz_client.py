@@ -345,3 +345,74 @@ def test_third_party_client_fuzz_report(
     assert [v.name for v in report.verdicts] == kinds
     assert json.loads((reports / f"{driver.id}.json").read_text())["target"] == driver.id
     assert ET.parse(reports / f"{driver.id}.xml").getroot().find("testsuite") is not None
+
+
+# --- as a user meets it --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("only", "count"),
+    [
+        (["plain"], 4),
+        (["server-clock-behind-2s"], 3),
+        (["plain", "retry-after-429"], 4),
+        (["error-unavailable-503", "server-clock-ahead-6s"], 4),
+        (["plain", "transient-503", "leverage-above-max"], 1),
+        (None, 2),
+    ],
+)
+def test_every_subset_a_user_can_type_runs(only: list[str] | None, count: int) -> None:
+    report = _fuzz(reference_client(timeout=1.0), only=only, scenarios=count)
+    assert len(report.verdicts) == count
+    assert len({v.name for v in report.verdicts}) == count
+    assert report.ok, report.failure_details()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (["--scenarios", "0"], "--scenarios must be 1 or more, not 0"),
+        (["--only", ""], "--only needs at least one scenario name"),
+        (["--only", "nope"], "unknown scenarios: nope (known: plain, "),
+        (["--only", "rsa-plain"], "rsa-plain need their key type in --key-types"),
+        (["--key-types", "dsa"], "key types must be among hmac, rsa, ed25519, not dsa"),
+        (["--key-types", ","], "key types must be among hmac, rsa, ed25519"),
+        (["--slow-ms", "0"], "the slow answer's delay must be 1..600000 ms, not 0"),
+        (["--time-limit", "0"], "the time limit must be above 0"),
+        (["--symbols", "NOPE_PERP"], "not listed by the mock: NOPE_PERP"),
+    ],
+)
+def test_options_no_run_can_use_are_one_clear_usage_error(
+    capsys: pytest.CaptureFixture[str], arguments: list[str], error: str
+) -> None:
+    status = main(["fuzz-client", *arguments, "--", sys.executable, "-c", "pass"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.err.startswith("dapi-contract: ") and error in captured.err
+
+
+def test_held_answers_end_when_the_client_gives_up() -> None:
+    # The shipped delays (12 s, and 32 s past the 30 s limit) against a client with a 1 s
+    # timeout: each run ends when the client does, the holds are not waited out.
+    report = fuzz_client(
+        reference_client(timeout=1.0),
+        only=["slow-answer", "hung-answer"],
+        seed=SEED,
+        progress=None,
+    )
+    assert report.ok, report.failure_details()
+    seconds = {v.name: v.seconds for v in report.verdicts}
+    assert all(s < 8 for s in seconds.values()), seconds
+    for verdict in report.verdicts:
+        assert verdict.data["exit_status"] == 1 and not verdict.data["applied"]
+
+
+def test_help_lists_every_scenario_and_the_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["fuzz-client", "--help"])
+    text = capsys.readouterr().out
+    assert "DAPI_BASE_URL" in text and "DAPI_PRIVATE_KEY_FILE" in text
+    for scenario in catalogue(key_types=KEY_TYPES):
+        assert f"  {scenario.name}  " in text
+    assert "(default: 12000)" in text and "(default: 30.0)" in text
+    assert "Rules applied to every scenario" in text
