@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 import textwrap
 import time
@@ -416,3 +417,39 @@ def test_help_lists_every_scenario_and_the_rules(capsys: pytest.CaptureFixture[s
         assert f"  {scenario.name}  " in text
     assert "(default: 12000)" in text and "(default: 30.0)" in text
     assert "Rules applied to every scenario" in text
+
+
+# --- the README's Node client ----------------------------------------------------------------
+
+NODE_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ccxt-node"
+
+
+def _why_node_ccxt_cannot_run() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed (the README's Node example needs it)"
+    if not (NODE_EXAMPLE / "node_modules" / "ccxt").is_dir():
+        return "ccxt is not installed for the Node example: run `npm ci` in examples/ccxt-node"
+    return None
+
+
+@pytest.mark.interop
+def test_the_readme_node_ccxt_client_is_fuzzed_as_a_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    why = _why_node_ccxt_cannot_run()
+    if why is not None:
+        pytest.skip(why)
+    only = "plain,extra-response-fields,error-bad-signature-1022,server-clock-behind-1h"
+    report_json = tmp_path / "node.json"
+    status = main(
+        [
+            *("fuzz-client", "--seed", str(SEED), "--only", only, "--json", str(report_json)),
+            *("--", "node", str(NODE_EXAMPLE / "set_leverage.js")),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    verdicts = {v["name"]: v["data"] for v in json.loads(report_json.read_text())["verdicts"]}
+    assert list(verdicts) == only.split(",")
+    assert verdicts["plain"]["exit_status"] == 0 and verdicts["plain"]["applied"]
+    assert verdicts["error-bad-signature-1022"]["exit_status"] == 1
