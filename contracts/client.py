@@ -1,6 +1,6 @@
 """Reference client for Binance COIN-M futures REST (dapi), built on ``requests``.
 
-``DapiClient`` covers every endpoint of SPEC section 2, signs with the
+``DapiClient`` covers every endpoint (docs/behaviour.md#endpoints), signs with the
 signers of :mod:`contracts.signing`, can keep a server-time offset, puts a
 default timeout on every call, and turns every failure into one of the
 exceptions of :mod:`contracts.errors`.

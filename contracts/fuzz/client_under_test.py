@@ -19,7 +19,7 @@ from contracts.client import DapiClient, DapiError
 
 @dataclass(frozen=True)
 class ClientEnv:
-    """What a client is given (SPEC 6)."""
+    """What a client is given (docs/behaviour.md#contract-kit: the DAPI_* environment)."""
 
     base_url: str
     api_key: str

@@ -60,7 +60,7 @@ def _error(status: int, code: int, msg: str) -> dict[str, Any]:
     return {"type": "error", "status": status, "code": code, "msg": msg}
 
 
-#: SPEC 1.3, every error the exchange documents: (scenario suffix, status, code, msg).
+#: docs/behaviour.md#error-table, every error the exchange documents: (suffix, status, code, msg).
 DOCUMENTED_ERRORS: tuple[tuple[str, int, int, str], ...] = (
     ("unknown-path-404", 404, -5000, "Path /dapi/v1/leverage, Method POST is invalid"),
     ("wrong-method-405", 405, -5000, "Path /dapi/v1/leverage, Method POST is invalid"),
