@@ -108,6 +108,7 @@ PROPERTIES: tuple[Property, ...] = (
         "a fresh account shows every symbol at 20x with that leverage's maxQty",
         check_fresh_account_starts_at_20,
         mock_rules=True,
+        needs_symbols=False,  # a fresh account has no position, whatever this one holds
         once=True,
     ),
     Property(

@@ -63,16 +63,6 @@ class Roundtrip:
         answer = self.text if len(self.text) <= 300 else self.text[:297] + "..."
         return f"{self.method} {sent}\n      -> {self.status} {answer}"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "body": self.body,
-            "status": self.status,
-            "answer": self.text[:2000],
-        }
-
 
 class WireAbort(RuntimeError):
     """The server cannot be used any more in this run (banned, unreachable)."""
