@@ -27,16 +27,21 @@ typecheck: $(STAMP)
 
 # The journal page's tests need a real headless Chromium: installed here where apt-get is (a
 # broken install fails the target); where it is not, those tests skip and say why.
-unit: $(STAMP)
+unit: $(STAMP) examples/ccxt-node/node_modules
 	command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
 		(apt-get update && apt-get install -y chromium)
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
+# The README's Node client (ccxt from npm) for its fuzz-client test; without npm it is skipped.
+examples/ccxt-node/node_modules: examples/ccxt-node/package-lock.json
+	if command -v npm >/dev/null; then cd examples/ccxt-node && npm ci --no-audit --no-fund; fi
+
 test: lint typecheck unit
 
-# Longer property runs: more examples, not part of `make test`.
+# Longer property runs: more examples, not part of `make test`; verify-server on 20 seeds at
+# 100 examples each against a mock without a weight limit, so pacing does not dominate.
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=dev $(BIN)/pytest tests/property $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=dev $(BIN)/pytest tests/property tests/contracts/test_verify_determinism.py $(PYTEST_ARGS)
 
 # Served mock vs a trivial Flask route on the same server; wrk from Debian (machines run as root).
 BENCH_ARGS ?=

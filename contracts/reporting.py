@@ -1,14 +1,16 @@
 """Verdicts and how both kit commands report them: progress lines, a summary table, JUnit XML, JSON.
 
 `verify-server` gives one verdict per property, `fuzz-client` one per
-scenario; both print a line per verdict as it lands and end with the same
-table, so CI logs and the two report files read alike.
+scenario; both show what runs while it runs, print a line per verdict as it
+lands and end with the same table, so CI logs and the two report files read
+alike.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
@@ -17,6 +19,8 @@ from typing import Any, Literal, TextIO
 
 Outcome = Literal["pass", "fail", "skip", "error"]
 OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "skip", "error")
+#: Off a terminal, the longest the progress output stays quiet while something runs.
+HEARTBEAT_S = 5.0
 
 
 @dataclass
@@ -142,23 +146,136 @@ class Report:
 
 
 class Progress:
-    """Prints one line per verdict as it lands: `[ 3/12] PASS  name  (0.42s)  summary`."""
+    """What the user sees while a kit command runs: never more than a few seconds of silence.
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    On a terminal, a live line (rich) says what runs now and for how long, and
+    one line per verdict lands above it. Elsewhere (CI logs, pipes), a line when
+    each property or scenario starts and one when it ends, a line when the run
+    waits (pacing under a weight limit, a Retry-After), and a line every
+    `heartbeat_s` seconds while one item runs on, so a log never goes quiet.
+    Verdict lines read `[ 3/12] PASS  name  (0.42s)  summary`; the others are
+    indented under them.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO | None = None,
+        *,
+        live: bool | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> None:
         self.total = total
         self.done = 0
         self.stream = stream
+        self.heartbeat_s = heartbeat_s
+        self.width = len(str(total))
+        self.indent = " " * (2 * self.width + 4)
+        self._lock = threading.Lock()
+        self._current = ""
+        self._note = ""
+        self._started = time.monotonic()
+        self._last_line = time.monotonic()
+        self._stop = threading.Event()
+        self._live: Any = None
+        self._task: Any = None
+        self._ticker: threading.Thread | None = None
+        if stream is None:
+            return
+        if live is None:
+            live = bool(getattr(stream, "isatty", lambda: False)())
+        if live:
+            self._start_live(stream)
+        else:
+            self._ticker = threading.Thread(target=self._tick, name="kit-progress", daemon=True)
+            self._ticker.start()
+
+    def _start_live(self, stream: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import Progress as LiveLine
+        from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._live = LiveLine(
+            SpinnerColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}", markup=False),
+            console=Console(file=stream, highlight=False),
+            transient=True,
+            refresh_per_second=4,
+        )
+        self._task = self._live.add_task("starting", total=None)
+        self._live.start()
+
+    # what the commands call
+
+    def line(self, text: str) -> None:
+        """A line of its own (the run's header, a notice)."""
+        self._print(text)
+
+    def start(self, name: str, what: str = "") -> None:
+        """`name` starts now; `what` says in a few words what it checks or does."""
+        with self._lock:
+            self._current, self._note = name, ""
+            self._started = time.monotonic()
+        label = f"[{self.done + 1:>{self.width}}/{self.total}] {name}"
+        if self._live is not None:
+            self._live.reset(self._task, description=f"{label}  {what}".rstrip())
+        else:
+            self._print(f"{self.indent}start {name}" + (f": {what}" if what else ""))
+
+    def note(self, text: str) -> None:
+        """What the running item is doing now that takes time (a wait, a held answer)."""
+        with self._lock:
+            self._note = text
+        if self._live is not None:
+            label = f"[{self.done + 1:>{self.width}}/{self.total}] {self._current}"
+            self._live.update(self._task, description=f"{label}  {text}")
+        self._print(f"{self.indent}{text}")
 
     def __call__(self, verdict: Verdict) -> None:
         self.done += 1
-        if self.stream is None:
-            return
-        width = len(str(self.total))
-        line = (
-            f"[{self.done:>{width}}/{self.total}] {verdict.outcome.upper():<5} {verdict.name}"
+        with self._lock:
+            self._current, self._note = "", ""
+        self._print(
+            f"[{self.done:>{self.width}}/{self.total}] {verdict.outcome.upper():<5} {verdict.name}"
             f"  ({verdict.seconds:.2f}s)  {_one_line(verdict.summary, 140)}"
         )
-        print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        if self._live is not None:
+            self._live.stop()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # output
+
+    def _print(self, text: str) -> None:
+        if self.stream is None:
+            return
+        with self._lock:
+            self._last_line = time.monotonic()
+            if self._live is not None:
+                self._live.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            else:
+                print(text, file=self.stream, flush=True)
+
+    def _tick(self) -> None:
+        """Not on a terminal: a line while one item runs long, so the log shows it is alive."""
+        while not self._stop.wait(0.5):
+            with self._lock:
+                quiet = time.monotonic() - self._last_line >= self.heartbeat_s
+                current, note = self._current, self._note
+                running = time.monotonic() - self._started
+            if current and quiet:
+                doing = f", {note}" if note else ""
+                self._print(f"{self.indent}... {current} still running ({running:.0f}s{doing})")
 
 
 def finish(

@@ -25,11 +25,9 @@ from contracts.client import (
     TimestampOutsideWindow,
 )
 from contracts.signing import HmacAuth, new_pem_pair
+from tests.helpers import COINM_SECRET, SPOT_KEY, SPOT_SECRET
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a fixed point for the frozen mock clock
-COINM_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
-SPOT_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
-SPOT_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
 STALE_MSG = "Timestamp for this request is outside of the recvWindow."
 AHEAD_MSG = "Timestamp for this request was 1000ms ahead of the server's time."

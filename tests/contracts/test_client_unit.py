@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,11 +42,11 @@ from contracts.client import (
     TooManyParameters,
     TransportError,
 )
+from tests.helpers import COINM_SECRET, hmac_hex
 
 BASE = "http://fake.invalid"
 KEY = "testkey"
 SECRET = "testsecret"
-COINM_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
 LEVERAGE_OK = {"leverage": 20, "maxQty": "150", "symbol": "BTCUSD_PERP"}
 
 
@@ -157,8 +155,7 @@ def _verify_hmac(request: requests.PreparedRequest, secret: str = SECRET) -> str
         body, _, signature = body.rpartition("&signature=")
     else:
         query, _, signature = query.rpartition("&signature=")
-    expected = hmac.new(secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
-    assert signature == expected
+    assert signature == hmac_hex(query + body, secret)
     return signature
 
 
@@ -808,5 +805,5 @@ def test_the_bytes_on_the_wire_are_the_bytes_that_were_signed() -> None:
         else:
             payload, _, signature = query.rpartition(b"&signature=")
         assert b"BTC+USD%2F%E2%82%AC~%2A" in payload
-        expected = hmac.new(SECRET.encode(), payload, hashlib.sha256).hexdigest()
+        expected = hmac_hex(payload, SECRET)
         assert signature.decode() == expected

@@ -8,9 +8,8 @@ asserted green: what they do under faults is theirs to decide.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
+import shutil
 import sys
 import textwrap
 import time
@@ -24,14 +23,9 @@ import pytest
 import requests
 
 from contracts.cli import main
-from contracts.client_fuzz import (
-    KEY_TYPES,
-    Account,
-    catalogue,
-    fuzz_client,
-    reference_client,
-    signed_payload,
-)
+from contracts.fuzz import KEY_TYPES, catalogue, fuzz_client, reference_client
+from contracts.fuzz.judging import ScenarioAccount, signed_payload
+from tests.helpers import COINM_SECRET, hmac_hex
 from tests.interop import drivers
 
 SEED = 20260501
@@ -125,7 +119,7 @@ def _post_change(
     """A hand-rolled client: form body, HMAC over `signed_text` (default: the body sent)."""
     body = urlencode(params)
     text = body if signed_text is None else signed_text
-    signature = hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    signature = hmac_hex(text, secret)
     with requests.Session() as session:
         return session.post(
             f"{base_url}/dapi/v1/leverage",
@@ -297,7 +291,6 @@ def test_the_leverage_text_rule_is_caught_with_the_server_answer() -> None:
 
 
 def test_the_kit_reads_the_signed_payload_independently() -> None:
-    secret = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
     query = "symbol=BTCUSD_PERP&leverage=20"
     body = (
         "recvWindow=5000&timestamp=1591702613943"
@@ -306,7 +299,7 @@ def test_the_kit_reads_the_signed_payload_independently() -> None:
     payload, signature, last = signed_payload(query, body)
     assert payload == (query + "recvWindow=5000&timestamp=1591702613943").encode()
     assert last and signature is not None
-    assert Account("k", "hmac", secret=secret).verify(payload, signature)
+    assert ScenarioAccount("k", "hmac", secret=COINM_SECRET).verify(payload, signature)
     moved = signed_payload("signature=abc&" + query, "")
     assert moved[2] is False
 
@@ -353,3 +346,110 @@ def test_third_party_client_fuzz_report(
     assert [v.name for v in report.verdicts] == kinds
     assert json.loads((reports / f"{driver.id}.json").read_text())["target"] == driver.id
     assert ET.parse(reports / f"{driver.id}.xml").getroot().find("testsuite") is not None
+
+
+# --- as a user meets it --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("only", "count"),
+    [
+        (["plain"], 4),
+        (["server-clock-behind-2s"], 3),
+        (["plain", "retry-after-429"], 4),
+        (["error-unavailable-503", "server-clock-ahead-6s"], 4),
+        (["plain", "transient-503", "leverage-above-max"], 1),
+        (None, 2),
+    ],
+)
+def test_every_subset_a_user_can_type_runs(only: list[str] | None, count: int) -> None:
+    report = _fuzz(reference_client(timeout=1.0), only=only, scenarios=count)
+    assert len(report.verdicts) == count
+    assert len({v.name for v in report.verdicts}) == count
+    assert report.ok, report.failure_details()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (["--scenarios", "0"], "--scenarios must be 1 or more, not 0"),
+        (["--only", ""], "--only needs at least one scenario name"),
+        (["--only", "nope"], "unknown scenarios: nope (known: plain, "),
+        (["--only", "rsa-plain"], "rsa-plain need their key type in --key-types"),
+        (["--key-types", "dsa"], "key types must be among hmac, rsa, ed25519, not dsa"),
+        (["--key-types", ","], "key types must be among hmac, rsa, ed25519"),
+        (["--slow-ms", "0"], "the slow answer's delay must be 1..600000 ms, not 0"),
+        (["--time-limit", "0"], "the time limit must be above 0"),
+        (["--symbols", "NOPE_PERP"], "not listed by the mock: NOPE_PERP"),
+    ],
+)
+def test_options_no_run_can_use_are_one_clear_usage_error(
+    capsys: pytest.CaptureFixture[str], arguments: list[str], error: str
+) -> None:
+    status = main(["fuzz-client", *arguments, "--", sys.executable, "-c", "pass"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.err.startswith("dapi-contract: ") and error in captured.err
+
+
+def test_held_answers_end_when_the_client_gives_up() -> None:
+    # The shipped delays (12 s, and 32 s past the 30 s limit) against a client with a 1 s
+    # timeout: each run ends when the client does, the holds are not waited out.
+    report = fuzz_client(
+        reference_client(timeout=1.0),
+        only=["slow-answer", "hung-answer"],
+        seed=SEED,
+        progress=None,
+    )
+    assert report.ok, report.failure_details()
+    seconds = {v.name: v.seconds for v in report.verdicts}
+    assert all(s < 8 for s in seconds.values()), seconds
+    for verdict in report.verdicts:
+        assert verdict.data["exit_status"] == 1 and not verdict.data["applied"]
+
+
+def test_help_lists_every_scenario_and_the_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["fuzz-client", "--help"])
+    text = capsys.readouterr().out
+    assert "DAPI_BASE_URL" in text and "DAPI_PRIVATE_KEY_FILE" in text
+    for scenario in catalogue(key_types=KEY_TYPES):
+        assert f"  {scenario.name}  " in text
+    assert "(default: 12000)" in text and "(default: 30.0)" in text
+    assert "Rules applied to every scenario" in text
+
+
+# --- the README's Node client ----------------------------------------------------------------
+
+NODE_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ccxt-node"
+
+
+def _why_node_ccxt_cannot_run() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed (the README's Node example needs it)"
+    if not (NODE_EXAMPLE / "node_modules" / "ccxt").is_dir():
+        return "ccxt is not installed for the Node example: run `npm ci` in examples/ccxt-node"
+    return None
+
+
+@pytest.mark.interop
+def test_the_readme_node_ccxt_client_is_fuzzed_as_a_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    why = _why_node_ccxt_cannot_run()
+    if why is not None:
+        pytest.skip(why)
+    only = "plain,extra-response-fields,error-bad-signature-1022,server-clock-behind-1h"
+    report_json = tmp_path / "node.json"
+    status = main(
+        [
+            *("fuzz-client", "--seed", str(SEED), "--only", only, "--json", str(report_json)),
+            *("--", "node", str(NODE_EXAMPLE / "set_leverage.js")),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    verdicts = {v["name"]: v["data"] for v in json.loads(report_json.read_text())["verdicts"]}
+    assert list(verdicts) == only.split(",")
+    assert verdicts["plain"]["exit_status"] == 0 and verdicts["plain"]["applied"]
+    assert verdicts["error-bad-signature-1022"]["exit_status"] == 1

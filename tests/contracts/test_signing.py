@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -24,11 +22,9 @@ from contracts.signing import (
     new_pem_pair,
     total_params,
 )
+from tests.helpers import COINM_SECRET, SPOT_KEY, SPOT_SECRET, hmac_hex
 
 URL = "http://mock.invalid/dapi/v1/leverage"
-COINM_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
-SPOT_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
-SPOT_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
 # SPEC 1.1 vectors: (secret, raw query, raw body, expected hex signature).
 HMAC_VECTORS = [
@@ -114,7 +110,7 @@ def test_hmac_signature_is_lowercase_hex_over_query_then_body() -> None:
     payload, value = _split_signature(prepared)
 
     assert payload == b"a=1b=2"
-    assert value == hmac.new(b"s", b"a=1b=2", hashlib.sha256).hexdigest()
+    assert value == hmac_hex(b"a=1b=2", "s")
     assert value == value.lower()
 
 
@@ -122,13 +118,13 @@ def test_already_encoded_query_bytes_are_signed_and_kept_as_they_are() -> None:
     query = "symbol=BTC%2FUSD&note=a+b%20c&x=%E2%82%AC"
     prepared = _prepare(query, "", HmacAuth("k", "s"))
 
-    assert _query(prepared) == query + "&signature=" + _hex("s", query.encode())
+    assert _query(prepared) == query + "&signature=" + hmac_hex(query.encode(), "s")
 
 
 def test_signature_alone_in_the_query_when_there_are_no_parameters() -> None:
     prepared = _prepare("", "", HmacAuth("k", "s"))
 
-    assert _query(prepared) == "signature=" + _hex("s", b"")
+    assert _query(prepared) == "signature=" + hmac_hex(b"", "s")
 
 
 def test_str_body_is_sent_as_the_bytes_that_were_signed() -> None:
@@ -136,7 +132,7 @@ def test_str_body_is_sent_as_the_bytes_that_were_signed() -> None:
 
     assert isinstance(prepared.body, bytes)
     assert prepared.body.endswith(
-        b"&signature=" + _hex("s", b"symbol=BTCUSD_PERP&leverage=20").encode()
+        b"&signature=" + hmac_hex(b"symbol=BTCUSD_PERP&leverage=20", "s").encode()
     )
 
 
@@ -144,7 +140,7 @@ def test_fragment_is_left_out_of_the_payload_and_kept_last() -> None:
     auth = HmacAuth("k", "s")
     prepared = requests.Request("GET", URL + "?a=1#frag", auth=auth).prepare()
 
-    assert prepared.url == f"{URL}?a=1&signature={_hex('s', b'a=1')}#frag"
+    assert prepared.url == f"{URL}?a=1&signature={hmac_hex(b'a=1', 's')}#frag"
 
 
 def test_streamed_body_cannot_be_signed() -> None:
@@ -265,17 +261,13 @@ def test_any_placement_verifies_with_a_server_style_check(
     ).prepare()
     payload, value = _split_signature(prepared)
 
-    assert value == _hex(secret, payload)
+    assert value == hmac_hex(payload, secret)
     sent_query = _query(prepared)
     if body:
         assert prepared.headers["Content-Length"] == str(len(_body(prepared)))
         assert "signature=" not in sent_query
     else:
         assert sent_query.endswith("signature=" + value)
-
-
-def _hex(secret: str, payload: bytes) -> str:
-    return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
 
 
 @pytest.mark.parametrize("key_type", ["rsa", "ed25519"])

@@ -2,13 +2,11 @@
 
 The broken servers are the mock's own WSGI app wrapped (served by waitress on
 port 0): one re-signs every request before the mock sees it, so it accepts any
-signature; two answer a wrong maxQty.
+signature (tests.helpers); two answer a wrong maxQty.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import json
 import xml.etree.ElementTree as ET
@@ -21,14 +19,14 @@ import pytest
 
 from contracts.cli import main
 from contracts.client import DapiClient
-from contracts.server_contract import PROPERTIES, verify_server
 from contracts.signing import new_pem_pair
+from contracts.verify import DISCOVERY, PROPERTIES, verify_server
 from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
 from mockserver.harness import MockServer, format_errors
+from tests.helpers import SkipsSignatureCheck
 
 PORTABLE = [p.name for p in PROPERTIES if not p.mock_rules]
 MOCK_ONLY = [p.name for p in PROPERTIES if p.mock_rules]
-DISCOVERY = "server_publishes_its_market"
 
 WSGIApp = Callable[..., Any]
 
@@ -52,31 +50,6 @@ def exchange() -> Iterator[MockServer]:
 
 
 # --- broken servers -------------------------------------------------------------------------
-
-
-class SkipsSignatureCheck:
-    """Every signed request reaches the mock re-signed: in effect, no signature is checked."""
-
-    def __init__(self, app: WSGIApp) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        query = environ.get("QUERY_STRING", "")
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length).decode("latin-1") if length else ""
-        parts = {"query": query, "body": body}
-        for name, part in parts.items():
-            head, _, last = part.rpartition("&")
-            if last.startswith("signature="):
-                parts[name] = head
-                payload = (parts["query"] + parts["body"]).encode("latin-1")
-                good = hmac.new(DEMO_SECRET.encode(), payload, hashlib.sha256).hexdigest()
-                parts[name] = f"{head}&signature={good}" if head else f"signature={good}"
-        environ["QUERY_STRING"] = parts["query"]
-        raw = parts["body"].encode("latin-1")
-        environ["wsgi.input"] = io.BytesIO(raw)
-        environ["CONTENT_LENGTH"] = str(len(raw))
-        return self.app(environ, start_response)
 
 
 class WrongMaxQty:
@@ -317,3 +290,125 @@ def test_cli_signs_with_a_private_key_file(
         ]
     )
     assert status == 0
+
+
+# --- as a user meets it ---------------------------------------------------------------------
+
+
+def test_an_unreachable_server_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with MockServer(Config(port=0)) as server:
+        url = server.url  # a port where nothing listens once the server is closed
+    status = main(["verify-server", url, "--api-key", DEMO_API_KEY, "--secret", DEMO_SECRET])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"dapi-contract: cannot reach {url} (connection refused): is the server running?"
+    ]
+
+
+def test_the_header_and_the_progress_count_the_same_properties(
+    exchange: MockServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        [
+            *("verify-server", exchange.url, "--api-key", DEMO_API_KEY, "--secret", DEMO_SECRET),
+            *("--examples", "1", "--seed", "5", "--only", "wrong_signature_is_1022"),
+        ]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert lines[0].endswith(
+        "2 properties (server_publishes_its_market first), 1 examples each, seed 5"
+    )
+    verdicts = [line for line in lines if line.startswith("[")]
+    assert [line.split()[:3] for line in verdicts] == [
+        ["[1/2]", "PASS", DISCOVERY],
+        ["[2/2]", "PASS", "wrong_signature_is_1022"],
+    ]
+    # Not on a terminal: a line as each property starts, before its verdict.
+    starts = [line.split()[:2] for line in lines if line.lstrip().startswith("start ")]
+    assert starts == [["start", f"{DISCOVERY}:"], ["start", "wrong_signature_is_1022:"]]
+
+
+def test_skip_reasons_name_the_rule_and_say_it() -> None:
+    for prop in PROPERTIES:
+        assert prop.reason.startswith(f"rule {prop.rule}: ")
+    with MockServer(Config(port=0)) as server:
+        report = _verify(server, examples=1)
+    skipped = [v for v in report.verdicts if v.outcome == "skip"]
+    assert [v.name for v in skipped] == MOCK_ONLY
+    by_name = {p.name: p for p in PROPERTIES}
+    for verdict in skipped:
+        assert verdict.summary.startswith(f"rule {by_name[verdict.name].rule}: ")
+        assert "SPEC" not in verdict.summary and "--mock-rules" in verdict.summary
+
+
+@pytest.mark.parametrize(
+    ("only", "error"),
+    [
+        ("", "--only needs at least one property name"),
+        ("no_such_property", "unknown properties: no_such_property"),
+        ("wrong_signature_is_1022,nope", "unknown properties: nope"),
+    ],
+)
+def test_a_property_subset_that_cannot_run_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], only: str, error: str
+) -> None:
+    status = main(
+        [
+            *("verify-server", "http://127.0.0.1:9", "--api-key", "k", "--secret", "s"),
+            *("--only", only),
+        ]
+    )
+    assert status == 2
+    assert error in capsys.readouterr().err
+
+
+def test_the_discovery_alone_is_a_subset_too(exchange: MockServer) -> None:
+    report = _verify(exchange, properties=[DISCOVERY])
+    assert _outcomes(report) == {DISCOVERY: "pass"}
+
+
+@pytest.mark.parametrize("argument", [("--examples", "0"), ("--timeout", "0")])
+def test_numbers_no_run_can_use_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argument: tuple[str, str]
+) -> None:
+    status = main(
+        ["verify-server", "http://127.0.0.1:9", "--api-key", "k", "--secret", "s", *argument]
+    )
+    assert status == 2
+    assert capsys.readouterr().err.startswith("dapi-contract: ")
+
+
+def test_help_describes_every_option_default_and_property(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["verify-server", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Check that the server at BASE_URL holds the properties" in text
+    assert "--api-key API_KEY the API key the requests are sent with" in text
+    assert "(default: 5)" in text and "(default: 10.0)" in text
+    assert f"properties ({len(PROPERTIES) + 1};" in text
+    for prop in PROPERTIES:
+        assert f"{prop.name} rule {prop.reason.removeprefix('rule ')}" in text
+    assert "SPEC" not in text
+
+
+def test_pacing_says_so_while_it_waits() -> None:
+    with MockServer(Config(port=0, weight_per_minute=40)) as server:
+        mock = server.handle()
+        shown = io.StringIO()
+
+        def sleep(seconds: float) -> None:
+            mock.clock.advance(int(seconds * 1000))
+
+        report = _verify(server, examples=4, sleep=sleep, progress=shown)
+        mock.close()
+    assert report.ok, report.failure_details()
+    pacing = [line.strip() for line in shown.getvalue().splitlines() if "pacing:" in line]
+    assert pacing and "of the server's 40 weight a minute used" in pacing[0]
+    assert "waiting" in pacing[0] and "for the next minute" in pacing[0]

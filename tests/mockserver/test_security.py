@@ -19,11 +19,7 @@ from mockserver.security import (
     hmac_account,
     public_key_account,
 )
-from tests.helpers import hmac_hex
-
-COINM_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
-SPOT_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
-SPOT_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+from tests.helpers import COINM_SECRET, SPOT_KEY, SPOT_SECRET, hmac_hex
 
 # SPEC 1.1's vectors: (secret, query, body, timestamp, signature)
 HMAC_VECTORS = [

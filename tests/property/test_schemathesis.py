@@ -22,7 +22,7 @@ from schemathesis import Case
 from contracts import schemathesis_auth
 from mockserver.config import Config
 from mockserver.harness import MockServer, format_errors
-from tests.contracts.test_verify_server import SkipsSignatureCheck
+from tests.helpers import SkipsSignatureCheck
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 EXAMPLES = {"ci": 12, "dev": 150}.get(PROFILE, 12)

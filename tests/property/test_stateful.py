@@ -72,7 +72,9 @@ def pair_of(symbol: str) -> str:
 
 
 @dataclass(frozen=True)
-class Position:
+class ModelPosition:
+    """A position as the model expects the mock to hold it."""
+
     amount: Decimal  # contracts
     margin_type: str
     mark_price: Decimal
@@ -90,7 +92,7 @@ class LeverageMachine(RuleBasedStateMachine):
         self.now = 0
         self.client_ms = 0
         self.leverage: dict[str, int] = {}
-        self.positions: dict[str, Position] = {}
+        self.positions: dict[str, ModelPosition] = {}
         self.delisted: list[str] = []
         self.clients = {
             "owner": self._client(DEMO_API_KEY, DEMO_SECRET),
@@ -154,7 +156,7 @@ class LeverageMachine(RuleBasedStateMachine):
             symbol, amount, margin_type, mark_price=None if mark is None else str(mark)
         )
         price = MARK_PRICE[pair_of(symbol)] if mark is None else Decimal(mark)
-        self.positions[symbol] = Position(Decimal(amount), margin_type, price)
+        self.positions[symbol] = ModelPosition(Decimal(amount), margin_type, price)
 
     @rule(data=st.data())
     def change_leverage(self, data: st.DataObject) -> None:
