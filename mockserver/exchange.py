@@ -27,7 +27,7 @@ from mockserver.journal import BODY_LIMIT, QUERY_LIMIT, Journal
 from mockserver.market import Listing, Market, Symbol, plain_decimal
 from mockserver.ratelimit import RateLimiter
 from mockserver.security import Account
-from mockserver.state import Position, Store
+from mockserver.state import DEFAULT_LEVERAGE, MARGIN_TYPE_NAMES, Position, Store
 
 log = logging.getLogger("mockserver")
 
@@ -316,6 +316,55 @@ class Exchange:
                 updateTime=position.update_time,
             )
         return row
+
+    def state_view(self) -> dict[str, Any]:
+        """What GET /__admin/state shows: clock, accounts' trading state, fault rules.
+
+        docs/behaviour.md#state-view: per account its key type and what differs from the
+        start; never a secret.
+        """
+        now_ms = self.clock.now_ms()
+        listing = self.market.listing(now_ms)
+        self.store.forget_delisted(listing)
+        accounts = []
+        for account in self.store.accounts.values():
+            leverage, positions = self.store.settings_of(account.api_key)
+            symbols = {}
+            for name in listing.symbols:
+                margin_type = positions[name].margin_type if name in positions else "cross"
+                if leverage.get(name, DEFAULT_LEVERAGE) != DEFAULT_LEVERAGE or (
+                    margin_type != "cross"
+                ):
+                    symbols[name] = {
+                        "leverage": leverage.get(name, DEFAULT_LEVERAGE),
+                        "marginType": MARGIN_TYPE_NAMES[margin_type],
+                    }
+            accounts.append(
+                {
+                    "api_key": account.api_key,
+                    "type": account.type,
+                    "dual_side_position": False,
+                    "max_leverage": None,
+                    "max_leverage_rule": None,
+                    "balances": {},
+                    "symbols": symbols,
+                    "positions": [
+                        {
+                            "symbol": name,
+                            "positionSide": "BOTH",
+                            "positionAmt": plain_decimal(position.amount),
+                            "markPrice": plain_decimal(position.mark_price),
+                        }
+                        for name, position in positions.items()
+                        if position.amount != 0
+                    ],
+                }
+            )
+        return {
+            "clock": self.clock.state.as_dict(now_ms),
+            "accounts": accounts,
+            "faults": self.faults.rules(),
+        }
 
     def seed_position(
         self,

@@ -16,6 +16,8 @@ from mockserver.security import Account
 
 DEFAULT_LEVERAGE = 20
 MARGIN_TYPES = ("cross", "isolated")
+# How the trading API spells each margin type (marginType parameter, account views).
+MARGIN_TYPE_NAMES = {"cross": "CROSSED", "isolated": "ISOLATED"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,13 @@ class Store:
 
     def position_of(self, api_key: str, symbol: str) -> Position | None:
         return self._positions.get((api_key, symbol))
+
+    def settings_of(self, api_key: str) -> tuple[dict[str, int], dict[str, Position]]:
+        """The account's leverage and positions by symbol (copies)."""
+        with self._lock:
+            leverage = {s: v for (k, s), v in self._leverage.items() if k == api_key}
+            positions = {s: p for (k, s), p in self._positions.items() if k == api_key}
+        return leverage, positions
 
     def forget_delisted(self, listing: Listing) -> None:
         """Drop leverage and positions of symbols that delivered (SPEC 2.2)."""

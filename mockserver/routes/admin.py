@@ -190,6 +190,11 @@ def positions_seed() -> Response:
     return jsonify(status="ok")
 
 
+@bp.get("/state")
+def state_view() -> Response:
+    return jsonify(exchange_of(current_app).state_view())
+
+
 @bp.get("/requests")
 def journal_list() -> Response:
     return jsonify(requests=exchange_of(current_app).journal.entries())
