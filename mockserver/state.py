@@ -85,9 +85,9 @@ def leverage_cap(max_leverage: Any, rule: Any) -> LeverageCap | None:
 
 
 def wallet_balance(value: Any, where: str = "balance") -> Decimal:
-    """A wallet balance: a decimal string (or whole number) from 0 to 10^9, at most 8 decimals."""
+    """A wallet balance: a decimal string from 0 to 10^9 with at most 8 decimals."""
     number = None
-    if isinstance(value, str | int) and not isinstance(value, bool):
+    if isinstance(value, str):
         try:
             number = Decimal(value)
         except InvalidOperation:

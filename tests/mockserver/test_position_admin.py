@@ -46,7 +46,7 @@ def get(client, path: str, secret: str = "dapimockdemosecret", api_key: str = DE
 # -- POST /__admin/balances -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["0", "1000000000", "0.00000001", "12.5", 3])
+@pytest.mark.parametrize("value", ["0", "1000000000", "0.00000001", "12.5", "3"])
 def test_balances_take_decimals_from_0_to_1e9_with_8_decimals(client, value):
     ok(client, "/balances", {"api_key": DEMO, "asset": "BTC", "walletBalance": value})
     expected = format(float(value), ".8f") if value != "0.00000001" else "0.00000001"
@@ -68,6 +68,7 @@ def test_balances_take_decimals_from_0_to_1e9_with_8_decimals(client, value):
         ({"asset": "BTC", "walletBalance": "Infinity"}, "decimal string"),
         ({"asset": "BTC", "walletBalance": "abc"}, "decimal string"),
         ({"asset": "BTC", "walletBalance": 1.5}, "decimal string"),
+        ({"asset": "BTC", "walletBalance": 3}, "decimal string"),
         ({"asset": "BTC", "walletBalance": True}, "decimal string"),
         ({"asset": "BTC", "walletBalance": None}, "decimal string"),
         ({"asset": "BTC"}, "decimal string"),
@@ -291,7 +292,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_accounts_settings_come_from_the_config_file(tmp_path):
     path = write(
         tmp_path,
-        '[[accounts]]\napi_key = "bot"\nsecret = "s"\nbalances = {BTC = "1.5", ETH = 2}\n'
+        '[[accounts]]\napi_key = "bot"\nsecret = "s"\nbalances = {BTC = "1.5", ETH = "2"}\n'
         'dual_side_position = true\nmax_leverage = 20\nmax_leverage_rule = "position_limit"\n',
     )
     assert load(path, env={}).accounts == (
