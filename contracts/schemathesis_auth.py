@@ -321,6 +321,9 @@ def explained_rejection(case: Case, response: Response) -> str | None:
             return f"{missing.group(1)} was not sent (it may travel in the query or the body)"
     if code == -1100 and any(_CONTROL.search(k + v) or "\ufffd" in k + v for k, v in sent.items()):
         return "a value holds a control character or invalid UTF-8 (SPEC 1.3: -1100)"
+    if code in (-4046, -4059):
+        # docs/behaviour.md#margin-type, #position-mode: the state, not the request, decides.
+        return "the account already has that margin type or position mode (no change)"
     if code == -1021 and _is_long(sent.get("recvWindow")) and int(sent["recvWindow"]) < 1000:
         return f"recvWindow {sent['recvWindow']} ms is shorter than the round trip"
     return None

@@ -7,8 +7,11 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from mockserver.state import SETUP_KEYS, SetupError, leverage_cap, wallet_balance
 
 DEMO_API_KEY = "dapimockdemokey"
 DEMO_SECRET = "dapimockdemosecret"
@@ -23,6 +26,15 @@ class AccountConfig:
     api_key: str
     secret: str = field(default="", repr=False)
     public_key: str = field(default="", repr=False)
+    # docs/behaviour.md#settings: the account's trading state at start-up.
+    balances: tuple[tuple[str, Decimal], ...] = ()
+    dual_side_position: bool = False
+    max_leverage: int | None = None
+    max_leverage_rule: str | None = None
+
+
+# docs/behaviour.md#balance: the demo account starts with BTC 1 and ETH 10 (our choice).
+DEMO_BALANCES = (("BTC", Decimal(1)), ("ETH", Decimal(10)))
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,11 @@ class Config:
     accounts: tuple[AccountConfig, ...] = ()
 
     def all_accounts(self) -> tuple[AccountConfig, ...]:
-        demo = (AccountConfig(DEMO_API_KEY, DEMO_SECRET),) if self.demo_account else ()
+        demo = (
+            (AccountConfig(DEMO_API_KEY, DEMO_SECRET, balances=DEMO_BALANCES),)
+            if self.demo_account
+            else ()
+        )
         return demo + self.accounts
 
 
@@ -134,16 +150,16 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[AccountConfig]]:
     return values, accounts
 
 
-ACCOUNT_KEYS = ("api_key", "secret", "public_key", "public_key_file")
+CREDENTIAL_KEYS = ("api_key", "secret", "public_key", "public_key_file")
 
 
 def _account(entry: Any, base: Path, where: str) -> AccountConfig:
     if not isinstance(entry, dict) or not isinstance(entry.get("api_key"), str):
         raise ConfigError(f"{where}: needs an api_key string")
     for key, value in entry.items():
-        if key not in ACCOUNT_KEYS:
+        if key not in CREDENTIAL_KEYS + SETUP_KEYS:
             raise ConfigError(f"{where}: unknown key {key!r}")
-        if not isinstance(value, str):
+        if key in CREDENTIAL_KEYS and not isinstance(value, str):
             raise ConfigError(f"{where}: {key!r} must be a string")
     secret, public_key = entry.get("secret", ""), entry.get("public_key", "")
     if key_file := entry.get("public_key_file"):
@@ -153,7 +169,33 @@ def _account(entry: Any, base: Path, where: str) -> AccountConfig:
             raise ConfigError(f"{where}: public_key_file {key_file}: {exc.strerror}") from None
     if bool(secret) == bool(public_key):
         raise ConfigError(f"{where}: give exactly one of secret, public_key, public_key_file")
-    return AccountConfig(entry["api_key"], secret=secret, public_key=public_key)
+    return AccountConfig(
+        entry["api_key"], secret=secret, public_key=public_key, **_account_setup(entry, where)
+    )
+
+
+def _account_setup(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    """The round-2 fields of an [[accounts]] entry, range-checked (assets are checked against
+    the market when the exchange starts)."""
+    dual = entry.get("dual_side_position", False)
+    if not isinstance(dual, bool):
+        raise ConfigError(f"{where}: 'dual_side_position' must be true or false")
+    balances = entry.get("balances", {})
+    if not isinstance(balances, dict):
+        raise ConfigError(f"{where}: 'balances' must be a table like {{BTC = \"1.5\"}}")
+    try:
+        parsed = tuple(
+            (asset, wallet_balance(value, f"balances.{asset}")) for asset, value in balances.items()
+        )
+        cap = leverage_cap(entry.get("max_leverage"), entry.get("max_leverage_rule"))
+    except SetupError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return {
+        "balances": parsed,
+        "dual_side_position": dual,
+        "max_leverage": None if cap is None else cap.max_leverage,
+        "max_leverage_rule": None if cap is None else cap.rule,
+    }
 
 
 def _from_env(key: str, raw: str, name: str) -> Any:

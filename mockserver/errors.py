@@ -67,7 +67,8 @@ def api_key_invalid() -> ExchangeError:
     return ExchangeError(
         401,
         -2015,
-        "Invalid API-key, IP, or permissions for action.",
+        # docs/behaviour.md#error-table: futures sends it without the spot text's final period.
+        "Invalid API-key, IP, or permissions for action",
         "no account has this API key",
     )
 
@@ -133,23 +134,68 @@ def isolated_leverage_reduction(reason: str) -> ExchangeError:
     )
 
 
-def too_many_requests(limit: int, retry_after_s: int, reason: str) -> ExchangeError:
+# docs/behaviour.md#rate-limits: the futures texts name the client's IP as the server saw it.
+# docs/behaviour.md#leverage-cap: each rule answers its own code; all but country name 20x.
+LEVERAGE_CAP_ERRORS = {
+    "country": (-4201, "Users in your location/country can only access a maximum leverage of {}"),
+    "new_account": (
+        -4200,
+        "More than 20x leverage is available 30 days after Futures account registration.",
+    ),
+    "kyc": (
+        -4194,
+        "Intermediate Personal Verification is required for adjusting leverage over 20x.",
+    ),
+    "position_limit": (
+        -4202,
+        "Current symbol leverage cannot exceed 20 when using position limit adjustment service.",
+    ),
+}
+
+
+def leverage_over_cap(rule: str, cap: int, reason: str) -> ExchangeError:
+    code, text = LEVERAGE_CAP_ERRORS[rule]
+    return ExchangeError(400, code, text.format(cap), reason)
+
+
+def no_need_to_change_margin_type(reason: str) -> ExchangeError:
+    # ccxt raises MarginModeAlreadySet only on this exact text.
+    return ExchangeError(400, -4046, "No need to change margin type.", reason)
+
+
+def margin_type_change_with_position(reason: str) -> ExchangeError:
+    return ExchangeError(
+        400, -4048, "Margin type cannot be changed if there exists position.", reason
+    )
+
+
+def no_need_to_change_position_side(reason: str) -> ExchangeError:
+    return ExchangeError(400, -4059, "No need to change position side.", reason)
+
+
+def position_side_change_with_position(reason: str) -> ExchangeError:
+    return ExchangeError(
+        400, -4068, "Position side cannot be changed if there exists position.", reason
+    )
+
+
+def too_many_requests(ip: str, limit: int, retry_after_s: int, reason: str) -> ExchangeError:
     return ExchangeError(
         429,
         -1003,
-        f"Too many requests; current limit is {limit} requests per minute. Please use the "
-        "websocket for live updates to avoid polling the API.",
+        f"Too many requests; current limit of IP({ip}) is {limit} requests per minute. Please "
+        "use the websocket for live updates to avoid polling the API.",
         reason,
         {"Retry-After": str(retry_after_s)},
     )
 
 
-def ip_banned(until_ms: int, retry_after_s: int, reason: str) -> ExchangeError:
+def ip_banned(ip: str, until_ms: int, retry_after_s: int, reason: str) -> ExchangeError:
     return ExchangeError(
         418,
         -1003,
-        f"Way too many requests; IP banned until {until_ms}. Please use the websocket for "
-        "live updates to avoid bans.",
+        f"Way too many requests; IP({ip}) banned until {until_ms}. Please use the websocket "
+        "for live updates to avoid bans.",
         reason,
         {"Retry-After": str(retry_after_s)},
     )

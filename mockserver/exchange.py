@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from mockserver import errors, params, security
+from mockserver import account_views, errors, params, security
 from mockserver.clock import Clock
-from mockserver.config import Config
+from mockserver.config import AccountConfig, Config
 from mockserver.errors import ExchangeError
 from mockserver.faults import FaultBook, FaultRule
 from mockserver.holds import HoldEnd, Holds
@@ -28,7 +28,7 @@ from mockserver.journal import BODY_LIMIT, QUERY_LIMIT, Journal
 from mockserver.market import Listing, Market, Symbol, plain_decimal
 from mockserver.ratelimit import RateLimiter
 from mockserver.security import Account
-from mockserver.state import DEFAULT_LEVERAGE, MARGIN_TYPE_NAMES, Position, Store
+from mockserver.state import AccountSetup, Position, Store, leverage_cap
 
 log = logging.getLogger("mockserver")
 
@@ -123,7 +123,13 @@ class Exchange:
         self.config = config
         self.clock = Clock(config.clock_offset_ms)
         self.market = Market.load(config.symbols_file, config.bracket_floor_field)
-        self.store = Store([account_from_config(a) for a in config.all_accounts()])
+        accounts = config.all_accounts()
+        self.store = Store(
+            [account_from_config(a) for a in accounts],
+            {a.api_key: setup_from_config(a) for a in accounts},
+            self.market.margin_assets,
+            self.clock.now_ms(),
+        )
         self.limiter = RateLimiter(config.weight_per_minute, config.ban_seconds)
         self.journal = Journal(config.journal_size)
         self.faults = FaultBook()
@@ -149,11 +155,11 @@ class Exchange:
         handler runs meanwhile, and requests a delay holds are dropped."""
         self.holds.drop_all()
         with self._handler_lock:
-            self.store.reset()
+            self.clock.reset()  # first: configured balances count as set at the reset's time
+            self.store.reset(self.clock.now_ms())
             self.limiter.reset()
             self.journal.clear()
             self.faults.clear()
-            self.clock.reset()
 
     # -- the request path --------------------------------------------------------------
 
@@ -291,10 +297,12 @@ class Exchange:
             retry = action["retry_after"]
             if action["status"] == 429:
                 exc = errors.too_many_requests(
-                    self.limiter.limit or LIVE_WEIGHT_PER_MINUTE, retry, why
+                    call.client_ip, self.limiter.limit or LIVE_WEIGHT_PER_MINUTE, retry, why
                 )
             else:
-                exc = errors.ip_banned(self.clock.now_ms() + retry * 1000, retry, why)
+                exc = errors.ip_banned(
+                    call.client_ip, self.clock.now_ms() + retry * 1000, retry, why
+                )
             return Answer.of_error(exc, {"Retry-After": str(retry)})
         if kind == "drop":
             return Answer.dropped(why, fault.id)
@@ -322,114 +330,55 @@ class Exchange:
 
     # -- views of state ----------------------------------------------------------------
 
-    def position_row(self, account: Account, symbol: Symbol) -> dict[str, Any]:
-        leverage = self.store.leverage_of(account.api_key, symbol.name)
-        position = self.store.position_of(account.api_key, symbol.name)
-        row = {
-            "symbol": symbol.name,
-            "positionAmt": "0",
-            "entryPrice": "0.0",
-            "breakEvenPrice": "0.0",
-            "markPrice": "0.00000000",
-            "unRealizedProfit": "0.00000000",
-            "liquidationPrice": "0",
-            "leverage": str(leverage),
-            "maxQty": plain_decimal(symbol.max_qty_for(leverage)),
-            "marginType": "cross",
-            "isolatedMargin": "0.00000000",
-            "isAutoAddMargin": "false",
-            "positionSide": "BOTH",
-            "notionalValue": "0",
-            "isolatedWallet": "0",
-            "updateTime": 0,
-        }
-        if position is not None:
-            mark = plain_decimal(position.mark_price)
-            notional = position.amount * symbol.contract.contract_size / position.mark_price
-            row.update(
-                positionAmt=plain_decimal(position.amount),
-                entryPrice=mark,
-                breakEvenPrice=mark,
-                markPrice=mark,
-                unRealizedProfit="0",
-                marginType=position.margin_type,
-                notionalValue=plain_decimal(notional.quantize(Decimal("1e-8"))),
-                updateTime=position.update_time,
-            )
-        return row
-
     def state_view(self) -> dict[str, Any]:
-        """What GET /__admin/state shows: clock, accounts' trading state, fault rules.
-
-        docs/behaviour.md#state-view: per account its key type and what differs from the
-        start; never a secret.
-        """
+        """What GET /__admin/state shows: clock, accounts' trading state, fault rules."""
         now_ms = self.clock.now_ms()
         listing = self.market.listing(now_ms)
         self.store.forget_delisted(listing)
-        accounts = []
-        for account in self.store.accounts.values():
-            leverage, positions = self.store.settings_of(account.api_key)
-            symbols = {}
-            for name in listing.symbols:
-                margin_type = positions[name].margin_type if name in positions else "cross"
-                if leverage.get(name, DEFAULT_LEVERAGE) != DEFAULT_LEVERAGE or (
-                    margin_type != "cross"
-                ):
-                    symbols[name] = {
-                        "leverage": leverage.get(name, DEFAULT_LEVERAGE),
-                        "marginType": MARGIN_TYPE_NAMES[margin_type],
-                    }
-            accounts.append(
-                {
-                    "api_key": account.api_key,
-                    "type": account.type,
-                    "dual_side_position": False,
-                    "max_leverage": None,
-                    "max_leverage_rule": None,
-                    "balances": {},
-                    "symbols": symbols,
-                    "positions": [
-                        {
-                            "symbol": name,
-                            "positionSide": "BOTH",
-                            "positionAmt": plain_decimal(position.amount),
-                            "markPrice": plain_decimal(position.mark_price),
-                        }
-                        for name, position in positions.items()
-                        if position.amount != 0
-                    ],
-                }
-            )
         return {
             "clock": self.clock.state.as_dict(now_ms),
-            "accounts": accounts,
+            "accounts": [
+                account_views.account_state(self.store, a, listing)
+                for a in self.store.accounts.values()
+            ],
             "faults": self.faults.rules(),
         }
+
+    def listed_symbol(self, name: str) -> Symbol:
+        """A symbol listed now (the control plane's arrangements); KeyError when not."""
+        listing = self.market.listing(self.clock.now_ms())
+        self.store.forget_delisted(listing)
+        return listing.symbols[name]
 
     def seed_position(
         self,
         api_key: str,
         symbol_name: str,
         amount: Decimal,
-        margin_type: str,
+        margin_type: str | None,
         mark_price: Decimal | None,
+        side: str = "BOTH",
     ) -> None:
-        listing = self.market.listing(self.clock.now_ms())
-        symbol = listing.symbols.get(symbol_name)
-        if symbol is None:
-            raise KeyError(symbol_name)
+        """Open a position for a test (SetupError when the side does not suit the mode)."""
+        symbol = self.listed_symbol(symbol_name)
         price = symbol.contract.mark_price if mark_price is None else mark_price
-        self.store.forget_delisted(listing)
         self.store.seed_position(
-            api_key, symbol_name, Position(amount, margin_type, price, self.clock.now_ms())
+            api_key, symbol_name, side, Position(amount, price, self.clock.now_ms()), margin_type
         )
 
 
-def account_from_config(account: Any) -> Account:
+def account_from_config(account: AccountConfig) -> Account:
     if account.secret:
         return security.hmac_account(account.api_key, account.secret)
     return security.public_key_account(account.api_key, account.public_key)
+
+
+def setup_from_config(account: AccountConfig) -> AccountSetup:
+    return AccountSetup(
+        dual_side_position=account.dual_side_position,
+        cap=leverage_cap(account.max_leverage, account.max_leverage_rule),
+        balances=account.balances,
+    )
 
 
 # -- endpoint handlers (SPEC 2) ----------------------------------------------------------
@@ -511,12 +460,62 @@ def leverage_brackets_v1(exchange: Exchange, request: Request) -> list[dict[str,
 def position_risk(exchange: Exchange, request: Request) -> list[dict[str, Any]]:
     assert request.account is not None
     pair, margin_asset = _optional(request, "pair"), _optional(request, "marginAsset")
-    return [
-        exchange.position_row(request.account, s)
+    symbols = [
+        s
         for s in request.listing.symbols.values()
         if (pair is None or s.pair == pair)
         and (margin_asset is None or s.contract.margin_asset == margin_asset)
     ]
+    return account_views.position_risk_rows(exchange.store, request.account.api_key, symbols)
+
+
+# docs/behaviour.md#margin-type: the exact uppercase names only (our choice), else -1130.
+MARGIN_TYPE_PARAM = {"ISOLATED": "isolated", "CROSSED": "cross"}
+
+
+def _success() -> dict[str, Any]:
+    return {"code": 200, "msg": "success"}
+
+
+def change_margin_type(exchange: Exchange, request: Request) -> dict[str, Any]:
+    assert request.account is not None
+    symbol = _symbol_named(request, request.params.values["symbol"])
+    value = request.params.values["marginType"]
+    margin_type = MARGIN_TYPE_PARAM.get(value)
+    if margin_type is None:
+        raise errors.invalid_param("marginType", f"marginType {value!r} is not ISOLATED or CROSSED")
+    exchange.store.change_margin_type(request.account.api_key, symbol.name, margin_type)
+    return _success()
+
+
+def change_position_mode(exchange: Exchange, request: Request) -> dict[str, Any]:
+    assert request.account is not None
+    value = request.params.values["dualSidePosition"]
+    # docs/behaviour.md#position-mode: "true"/"false" in any case (our choice), else -1130.
+    dual_side_position = {"true": True, "false": False}.get(value.lower())
+    if dual_side_position is None:
+        raise errors.invalid_param(
+            "dualSidePosition", f"dualSidePosition {value!r} is not true or false"
+        )
+    exchange.store.change_position_mode(request.account.api_key, dual_side_position)
+    return _success()
+
+
+def position_mode(exchange: Exchange, request: Request) -> dict[str, Any]:
+    assert request.account is not None
+    return {"dualSidePosition": exchange.store.dual_side_position(request.account.api_key)}
+
+
+def account_information(exchange: Exchange, request: Request) -> dict[str, Any]:
+    assert request.account is not None
+    return account_views.account_information(
+        exchange.store, request.account.api_key, request.listing
+    )
+
+
+def account_balance(exchange: Exchange, request: Request) -> list[dict[str, Any]]:
+    assert request.account is not None
+    return account_views.balance_rows(exchange.store, request.account.api_key, request.listing)
 
 
 def empty_list(exchange: Exchange, request: Request) -> list[Any]:
@@ -558,6 +557,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         signed=True,
         optional=frozenset({"pair", "marginAsset"}),
     ),
+    Endpoint(
+        "POST",
+        "/dapi/v1/marginType",
+        change_margin_type,
+        signed=True,
+        mandatory=(("symbol", "STRING"), ("marginType", "STRING")),
+        takes_symbol=True,
+    ),
+    Endpoint(
+        "POST",
+        "/dapi/v1/positionSide/dual",
+        change_position_mode,
+        signed=True,
+        mandatory=(("dualSidePosition", "STRING"),),
+    ),
+    Endpoint("GET", "/dapi/v1/positionSide/dual", position_mode, signed=True, weight=lambda _: 30),
+    Endpoint("GET", "/dapi/v1/account", account_information, signed=True, weight=lambda _: 5),
+    Endpoint("GET", "/dapi/v1/balance", account_balance, signed=True),
     Endpoint("GET", "/api/v3/ping", ping),
     Endpoint("GET", "/api/v3/time", server_time),
     Endpoint("GET", "/sapi/v1/capital/config/getall", empty_list, signed=True),

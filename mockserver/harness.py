@@ -146,12 +146,28 @@ class Accounts:
     def __init__(self, admin: _Admin) -> None:
         self._admin = admin
 
-    def add(self, api_key: str, secret: str | None = None, public_key: str | None = None) -> None:
-        body: dict[str, str] = {"api_key": api_key}
-        if secret is not None:
-            body["secret"] = secret
-        if public_key is not None:
-            body["public_key"] = public_key
+    def add(
+        self,
+        api_key: str,
+        secret: str | None = None,
+        public_key: str | None = None,
+        *,
+        balances: dict[str, str] | None = None,
+        max_leverage: int | None = None,
+        max_leverage_rule: str | None = None,
+        dual_side_position: bool | None = None,
+    ) -> None:
+        """Add (or replace) an account; settings not given stay as they are."""
+        body: dict[str, Any] = {"api_key": api_key}
+        given = {
+            "secret": secret,
+            "public_key": public_key,
+            "balances": balances,
+            "max_leverage": max_leverage,
+            "max_leverage_rule": max_leverage_rule,
+            "dual_side_position": dual_side_position,
+        }
+        body.update((key, value) for key, value in given.items() if value is not None)
         self._admin.call("POST", "/accounts", body)
 
     def remove(self, api_key: str) -> None:
@@ -170,19 +186,37 @@ class Positions:
         self,
         symbol: str,
         position_amt: str | int,
-        margin_type: str = "cross",
+        margin_type: str | None = None,
         mark_price: str | None = None,
         api_key: str | None = None,
+        position_side: str = "BOTH",
     ) -> None:
+        """Open a position; `margin_type` ("cross"/"isolated"), when given, sets the symbol's."""
         body: dict[str, Any] = {
             "api_key": api_key or self._api_key,
             "symbol": symbol,
             "positionAmt": str(position_amt),
-            "marginType": margin_type,
+            "positionSide": position_side,
         }
+        if margin_type is not None:
+            body["marginType"] = margin_type
         if mark_price is not None:
             body["markPrice"] = str(mark_price)
         self._admin.call("POST", "/positions", body)
+
+
+class Balances:
+    def __init__(self, admin: _Admin, default_api_key: str) -> None:
+        self._admin = admin
+        self._api_key = default_api_key
+
+    def set(self, asset: str, wallet_balance: str, api_key: str | None = None) -> None:
+        body = {
+            "api_key": api_key or self._api_key,
+            "asset": asset,
+            "walletBalance": str(wallet_balance),
+        }
+        self._admin.call("POST", "/balances", body)
 
 
 class Faults:
@@ -221,6 +255,21 @@ class DapiMock:
         self.accounts = Accounts(self._admin)
         self.positions = Positions(self._admin, api_key)
         self.faults = Faults(self._admin)
+        self.balances = Balances(self._admin, api_key)
+
+    def set_position_mode(self, dual_side_position: bool, api_key: str | None = None) -> None:
+        """Hedge mode (True) or one-way (False), without the trading API's -4059/-4068."""
+        body = {"api_key": api_key or self.api_key, "dualSidePosition": dual_side_position}
+        self._admin.call("POST", "/position_mode", body)
+
+    def set_margin_type(self, symbol: str, margin_type: str, api_key: str | None = None) -> None:
+        """ISOLATED or CROSSED for a symbol, without the trading API's -4046/-4048."""
+        body = {"api_key": api_key or self.api_key, "symbol": symbol, "marginType": margin_type}
+        self._admin.call("POST", "/margin_type", body)
+
+    def state(self) -> dict[str, Any]:
+        """GET /__admin/state: the clock, each account's trading state, the fault rules."""
+        return dict(self._admin.call("GET", "/state"))
 
     def reset(self) -> None:
         self._admin.call("POST", "/reset")

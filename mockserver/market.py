@@ -134,6 +134,11 @@ class Market:
         self._listing: Listing | None = None
         self._rendered_brackets: dict[int, list[dict[str, Any]]] = {}
 
+    @property
+    def margin_assets(self) -> tuple[str, ...]:
+        """Every contract's margin asset, once each, in file order."""
+        return tuple(dict.fromkeys(c.margin_asset for c in self.contracts))
+
     @classmethod
     def load(cls, symbols_file: str = "", floor_field: str = "qtyFloor") -> Market:
         if symbols_file:
@@ -215,8 +220,10 @@ class Market:
             row["qtyFloor"] = floor
         if self.floor_field in ("qtylFloor", "both"):
             row["qtylFloor"] = floor
-        row["maintMarginRatio"] = json_number(bracket.maint_margin_ratio)
-        row["cum"] = json_number(bracket.cum)
+        # docs/behaviour.md#brackets: Java doubles on the real exchange, so always a decimal
+        # point ("0.0", "14.0").
+        row["maintMarginRatio"] = float(bracket.maint_margin_ratio)
+        row["cum"] = float(bracket.cum)
         return row
 
     @staticmethod

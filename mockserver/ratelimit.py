@@ -61,6 +61,7 @@ class RateLimiter:
             usage = self._current(ip, now_ms)
             if usage.banned_until_ms > now_ms:
                 raise errors.ip_banned(
+                    ip,
                     usage.banned_until_ms,
                     _seconds_until(usage.banned_until_ms, now_ms),
                     f"IP {ip} is banned until {usage.banned_until_ms}",
@@ -69,6 +70,7 @@ class RateLimiter:
                 usage.banned_until_ms = now_ms + self.ban_ms
                 usage.retry_until_ms = 0
                 raise errors.ip_banned(
+                    ip,
                     usage.banned_until_ms,
                     _seconds_until(usage.banned_until_ms, now_ms),
                     f"IP {ip} sent a request before its Retry-After ran out: banned",
@@ -77,6 +79,7 @@ class RateLimiter:
                 next_window_ms = (usage.window + 1) * MINUTE_MS
                 usage.retry_until_ms = next_window_ms
                 raise errors.too_many_requests(
+                    ip,
                     self.limit,
                     _seconds_until(next_window_ms, now_ms),
                     f"weight {usage.used}+{weight} would pass the limit of {self.limit}/minute",

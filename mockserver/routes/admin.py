@@ -18,10 +18,18 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from mockserver.clock import ClockRangeError
+from mockserver.exchange import MARGIN_TYPE_PARAM
 from mockserver.faults import FaultRuleError
 from mockserver.routes.dapi import exchange_of
 from mockserver.security import AccountError, hmac_account, public_key_account
-from mockserver.state import MARGIN_TYPES
+from mockserver.state import (
+    MARGIN_TYPES,
+    POSITION_SIDES,
+    SETUP_KEYS,
+    SetupError,
+    leverage_cap,
+    wallet_balance,
+)
 
 NOT_AUTHORIZED = {"code": -1002, "msg": "You are not authorized to execute this request."}
 CLOCK_COMMANDS = ("offset_ms", "freeze_at_ms", "advance_ms", "real")
@@ -170,7 +178,7 @@ def accounts_list() -> Response:
 
 @bp.post("/accounts")
 def accounts_add() -> Response:
-    data = _body(("api_key", "secret", "public_key"))
+    data = _body(("api_key", "secret", "public_key", *SETUP_KEYS))
     api_key, secret, public_key = data.get("api_key"), data.get("secret"), data.get("public_key")
     if not isinstance(api_key, str):
         raise AdminError(400, "api_key must be a string")
@@ -178,16 +186,59 @@ def accounts_add() -> Response:
         raise AdminError(400, "give exactly one of secret (HMAC) or public_key (PEM)")
     if not isinstance(secret if secret is not None else public_key, str):
         raise AdminError(400, "secret and public_key must be strings")
+    exchange = exchange_of(current_app)
     try:
         account = (
             hmac_account(api_key, secret)
             if secret is not None
             else (public_key_account(api_key, str(public_key)))
         )
-    except AccountError as exc:
+        exchange.store.put_account(account, exchange.clock.now_ms(), **_account_setup(data))
+    except (AccountError, SetupError) as exc:
         raise AdminError(400, str(exc)) from None
-    exchange_of(current_app).store.put_account(account)
     return jsonify(api_key=account.api_key, type=account.type)
+
+
+def _account_setup(data: dict[str, Any]) -> dict[str, Any]:
+    """The settings given in an account body (docs/behaviour.md#control-plane); absent keys
+    leave a replaced account's own."""
+    setup: dict[str, Any] = {}
+    if "dual_side_position" in data:
+        setup["dual_side_position"] = _boolean(data, "dual_side_position")
+    if "max_leverage" in data or "max_leverage_rule" in data:
+        setup["cap"] = leverage_cap(data.get("max_leverage"), data.get("max_leverage_rule"))
+    if "balances" in data:
+        balances = data["balances"]
+        if not isinstance(balances, dict):
+            raise AdminError(400, 'balances must be an object like {"BTC": "1.5"}')
+        setup["balances"] = {
+            asset: wallet_balance(value, f"balances.{asset}") for asset, value in balances.items()
+        }
+    return setup
+
+
+def _boolean(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key)
+    if not isinstance(value, bool):
+        raise AdminError(400, f"{key} must be true or false")
+    return value
+
+
+def _account_key(data: dict[str, Any]) -> str:
+    api_key = data.get("api_key")
+    if not isinstance(api_key, str) or api_key not in exchange_of(current_app).store.accounts:
+        raise AdminError(400, "api_key must name an existing account")
+    return api_key
+
+
+def _listed_symbol(data: dict[str, Any]) -> str:
+    symbol = data.get("symbol")
+    if not isinstance(symbol, str):
+        raise AdminError(400, "symbol must be a string")
+    try:
+        return exchange_of(current_app).listed_symbol(symbol).name
+    except KeyError:
+        raise AdminError(400, f"symbol {symbol!r} is not listed now") from None
 
 
 @bp.delete("/accounts/<api_key>")
@@ -212,25 +263,67 @@ def _decimal(data: dict[str, Any], key: str) -> Decimal:
 
 @bp.post("/positions")
 def positions_seed() -> Response:
-    data = _body(("api_key", "symbol", "positionAmt", "marginType", "markPrice"))
+    data = _body(("api_key", "symbol", "positionAmt", "marginType", "markPrice", "positionSide"))
     exchange = exchange_of(current_app)
-    api_key = data.get("api_key")
-    if not isinstance(api_key, str) or api_key not in exchange.store.accounts:
-        raise AdminError(400, "api_key must name an existing account")
-    symbol = data.get("symbol")
-    if not isinstance(symbol, str):
-        raise AdminError(400, "symbol must be a string")
+    api_key = _account_key(data)
+    symbol = _listed_symbol(data)
     amount = _decimal(data, "positionAmt")
-    margin_type = data.get("marginType", "cross")
-    if margin_type not in MARGIN_TYPES:
+    # docs/behaviour.md#control-plane: marginType, when given, sets the symbol's; absent
+    # leaves it as it is.
+    margin_type = data.get("marginType")
+    if margin_type is not None and margin_type not in MARGIN_TYPES:
         raise AdminError(400, "marginType must be cross or isolated")
     mark_price = _decimal(data, "markPrice") if "markPrice" in data else None
     if mark_price is not None and mark_price <= 0:
         raise AdminError(400, "markPrice must be above 0")
+    side = data.get("positionSide", "BOTH")
+    if side not in POSITION_SIDES:
+        raise AdminError(400, f"positionSide must be one of {', '.join(POSITION_SIDES)}")
     try:
-        exchange.seed_position(api_key, symbol, amount, margin_type, mark_price)
-    except KeyError:
-        raise AdminError(400, f"symbol {symbol!r} is not listed now") from None
+        exchange.seed_position(api_key, symbol, amount, margin_type, mark_price, side)
+    except SetupError as exc:
+        raise AdminError(400, str(exc)) from None
+    return jsonify(status="ok")
+
+
+@bp.post("/position_mode")
+def position_mode_set() -> Response:
+    data = _body(("api_key", "dualSidePosition"))
+    api_key = _account_key(data)
+    dual_side_position = _boolean(data, "dualSidePosition")
+    try:
+        exchange_of(current_app).store.set_position_mode(api_key, dual_side_position)
+    except SetupError as exc:
+        raise AdminError(400, str(exc)) from None
+    return jsonify(status="ok")
+
+
+@bp.post("/margin_type")
+def margin_type_set() -> Response:
+    data = _body(("api_key", "symbol", "marginType"))
+    api_key = _account_key(data)
+    symbol = _listed_symbol(data)
+    value = data.get("marginType")
+    margin_type = MARGIN_TYPE_PARAM.get(value) if isinstance(value, str) else None
+    if margin_type is None:
+        raise AdminError(400, "marginType must be ISOLATED or CROSSED")
+    exchange_of(current_app).store.set_margin_type(api_key, symbol, margin_type)
+    return jsonify(status="ok")
+
+
+@bp.post("/balances")
+def balance_set() -> Response:
+    data = _body(("api_key", "asset", "walletBalance"))
+    exchange = exchange_of(current_app)
+    api_key = _account_key(data)
+    asset = data.get("asset")
+    if not isinstance(asset, str):
+        raise AdminError(400, "asset must be a string")
+    try:
+        wallet = wallet_balance(data.get("walletBalance"), "walletBalance")
+        exchange.store.set_balance(api_key, asset, wallet, exchange.clock.now_ms())
+    except SetupError as exc:
+        raise AdminError(400, str(exc)) from None
     return jsonify(status="ok")
 
 

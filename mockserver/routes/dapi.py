@@ -113,7 +113,7 @@ def blueprint() -> Blueprint:
     for endpoint in ENDPOINTS:
         bp.add_url_rule(
             endpoint.path,
-            endpoint=endpoint.path,
+            endpoint=f"{endpoint.method} {endpoint.path}",  # one path may take two methods
             view_func=_view_for(endpoint),
             methods=[endpoint.method],
             provide_automatic_options=False,

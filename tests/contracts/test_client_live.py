@@ -337,7 +337,7 @@ def test_unknown_key_is_rejected_with_2015(connect: Callable[..., DapiClient]) -
         connect(api_key="nosuchkey123").position_risk()
 
     _assert_error(
-        caught.value, ApiKeyRejected, 401, -2015, "Invalid API-key, IP, or permissions for action."
+        caught.value, ApiKeyRejected, 401, -2015, "Invalid API-key, IP, or permissions for action"
     )
 
 

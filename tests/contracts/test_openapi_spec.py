@@ -24,6 +24,11 @@ BINANCE_OPERATIONS = [
     ("get", "/dapi/v2/leverageBracket"),
     ("get", "/dapi/v1/leverageBracket"),
     ("get", "/dapi/v1/positionRisk"),
+    ("post", "/dapi/v1/marginType"),
+    ("post", "/dapi/v1/positionSide/dual"),
+    ("get", "/dapi/v1/positionSide/dual"),
+    ("get", "/dapi/v1/account"),
+    ("get", "/dapi/v1/balance"),
     ("get", "/api/v3/ping"),
     ("get", "/api/v3/time"),
     ("get", "/sapi/v1/capital/config/getall"),
@@ -40,6 +45,10 @@ OTHER_OPERATIONS = [
     ("post", "/__admin/accounts"),
     ("delete", "/__admin/accounts/{api_key}"),
     ("post", "/__admin/positions"),
+    ("post", "/__admin/position_mode"),
+    ("post", "/__admin/margin_type"),
+    ("post", "/__admin/balances"),
+    ("get", "/__admin/state"),
     ("get", "/__admin/requests"),
     ("delete", "/__admin/requests"),
     ("get", "/__admin/faults"),
@@ -64,6 +73,10 @@ SPEC_ERROR_ROWS = [
     (400, -1104),
     (400, -1121),
     (400, -4028),
+    (400, -4201),
+    (400, -4200),
+    (400, -4194),
+    (400, -4202),
     (400, -2027),
     (400, -4150),
     (429, -1003),
@@ -146,6 +159,27 @@ def test_leverage_lists_every_spec_error_under_its_status(
         value["code"] for _, value in example_values(spec, media)
     }
     assert code in allowed
+    assert str(code) in response["description"]
+
+
+# docs/behaviour.md#error-table: the codes only the position-configuration routes answer.
+@pytest.mark.parametrize(
+    ("method", "path", "code"),
+    [
+        ("post", "/dapi/v1/marginType", -1130),
+        ("post", "/dapi/v1/marginType", -1121),
+        ("post", "/dapi/v1/marginType", -4046),
+        ("post", "/dapi/v1/marginType", -4048),
+        ("post", "/dapi/v1/positionSide/dual", -1130),
+        ("post", "/dapi/v1/positionSide/dual", -4059),
+        ("post", "/dapi/v1/positionSide/dual", -4068),
+    ],
+)
+def test_position_configuration_routes_list_their_errors(
+    spec: dict[str, Any], method: str, path: str, code: int
+) -> None:
+    response = response_of(spec, method, path, 400)
+    assert code in declared_codes(spec, response["content"]["application/json"]["schema"])
     assert str(code) in response["description"]
 
 

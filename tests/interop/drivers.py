@@ -3,13 +3,16 @@
 Every driver builds the *unmodified* library client with only its base URL
 (and, where the library has no such switch, its URL table) changed, performs
 one change-leverage call, and optionally reads the same symbol back through
-the client's own position-risk call. Results are read in the client's own
-result shape (dict, pydantic model, ccxt's raw response) and then reduced to
-a small dict so that tests can compare all clients the same way.
+the client's own position-risk call. The four clients of the set-up sequence
+also run a trading bot's start (`set_up`: position mode, margin type,
+leverage, then position mode, positions, account and balance read back) and
+the two no-change calls (`no_change`). Results are read in the client's own
+result shape (dict, pydantic model, ccxt's unified structures) and then
+reduced to small plain values so that tests can compare all clients the same
+way.
 
-Facts used here (measured on the wire, see
-/work/shared/reference/python-clients-on-the-wire.md, and checked in the
-libraries' sources):
+Facts used here (measured on the wire, see docs/behaviour.md#known-differences
+and #position-configuration, and checked in the libraries' sources):
 
 * binance-futures-connector 4.2.0: ``CMFutures(key, secret, base_url=...)``;
   RSA via ``private_key=<PEM>``; no Ed25519 (pycryptodome ``RSA.import_key``).
@@ -22,6 +25,11 @@ libraries' sources):
   its original path. A PEM passed as ``secret`` selects RSA (> 120 chars) or
   Ed25519. Default options call ``/sapi/v1/capital/config/getall``,
   ``/sapi/v1/margin/allPairs`` and ``/dapi/v1/exchangeInfo`` first.
+* ccxt 4.5: ``set_margin_mode`` raises ``MarginModeAlreadySet`` when the
+  answer's msg is exactly "No need to change margin type." (option
+  ``throwMarginModeAlreadySet``, true by default); ``fetch_balance`` and
+  ``fetch_margin_mode`` read /dapi/v1/account and skip asset rows whose
+  ``updateTime`` is 0.
 * binance-sdk-derivatives-trading-coin-futures 14.1.0:
   ``ConfigurationRestAPI(base_path=...)``; ``private_key=<PEM>`` without
   ``api_secret`` for RSA/Ed25519. Errors carry the *Binance* code in
@@ -36,6 +44,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,6 +96,19 @@ class Outcome:
     position: dict[str, Any] | None = None  # {"symbol", "leverage", "maxQty"} or None
 
 
+@dataclass
+class SetUp:
+    """What a client read back after a bot's set-up sequence, as plain values."""
+
+    result: Any  # the native answer of the position-mode change
+    hedged: bool  # from the client's position-mode read
+    leverage: dict[str, Any]  # {"symbol", "leverage", "maxQty"} of the leverage change
+    sides: list[tuple[str, str, str]]  # positionRisk (positionSide, leverage, marginType)
+    isolated: bool  # the symbol's margin type as the account view tells it
+    wallet: dict[str, Decimal]  # asset -> wallet balance, from the account view
+    balance: dict[str, Decimal]  # asset -> balance, from the balance view
+
+
 def _position_row(rows: list[Any], symbol: str, get: Callable[[Any, str], Any]) -> dict[str, Any]:
     matching = [r for r in rows if get(r, "symbol") == symbol]
     assert len(matching) == 1, f"expected one positionRisk row for {symbol}, got {rows!r}"
@@ -100,6 +122,22 @@ def _position_row(rows: list[Any], symbol: str, get: Callable[[Any, str], Any]) 
 
 def _dict_get(row: Any, name: str) -> Any:
     return row[name]
+
+
+def _sides(rows: list[dict[str, Any]], symbol: str) -> list[tuple[str, str, str]]:
+    return [
+        (r["positionSide"], r["leverage"], r["marginType"]) for r in rows if r["symbol"] == symbol
+    ]
+
+
+def _account_isolated(account: dict[str, Any], symbol: str) -> bool:
+    flags = {p["isolated"] for p in account["positions"] if p["symbol"] == symbol}
+    assert len(flags) == 1, f"expected one margin type for {symbol}, got {flags}"
+    return flags.pop()
+
+
+def _wallets(rows: list[dict[str, Any]], key: str) -> dict[str, Decimal]:
+    return {r["asset"]: Decimal(r[key]) for r in rows}
 
 
 # --------------------------------------------------------------------------
@@ -128,6 +166,15 @@ class Driver:
         *,
         with_position: bool = False,
     ) -> Outcome:
+        raise NotImplementedError
+
+    def set_up(self, base_url: str, creds: Credentials, symbol: str, leverage: int) -> SetUp:
+        """Hedge mode, ISOLATED on `symbol`, `leverage`; then read everything back."""
+        raise NotImplementedError
+
+    def no_change(self, base_url: str, creds: Credentials, what: str, symbol: str) -> Any:
+        """Ask for what a fresh account already has: `what` is "position_mode" (one-way)
+        or "margin_type" (CROSSED on `symbol`)."""
         raise NotImplementedError
 
     def error_class(self, code: int) -> type[BaseException]:
@@ -175,6 +222,34 @@ class FuturesConnectorDriver(Driver):
                 rows = client.get_position_risk(pair=symbol.split("_")[0])
                 position = _position_row(rows, symbol, _dict_get)
             return Outcome(result, view, position)
+        finally:
+            client.session.close()
+
+    def set_up(self, base_url, creds, symbol, leverage):
+        client = self._client(base_url, creds)
+        try:
+            result = client.change_position_mode(dualSidePosition="true")
+            client.change_margin_type(symbol=symbol, marginType="ISOLATED")
+            changed = client.change_leverage(symbol=symbol, leverage=leverage)
+            account = client.account()
+            return SetUp(
+                result,
+                client.get_position_mode()["dualSidePosition"],
+                {k: changed[k] for k in ("symbol", "leverage", "maxQty")},
+                _sides(client.get_position_risk(pair=symbol.split("_")[0]), symbol),
+                _account_isolated(account, symbol),
+                _wallets(account["assets"], "walletBalance"),
+                _wallets(client.balance(), "balance"),
+            )
+        finally:
+            client.session.close()
+
+    def no_change(self, base_url, creds, what, symbol):
+        client = self._client(base_url, creds)
+        try:
+            if what == "position_mode":
+                return client.change_position_mode(dualSidePosition="false")
+            return client.change_margin_type(symbol=symbol, marginType="CROSSED")
         finally:
             client.session.close()
 
@@ -246,6 +321,40 @@ class PythonBinanceDriver(Driver):
                 rows = client.futures_coin_position_information(pair=symbol.split("_")[0])
                 position = _position_row(rows, symbol, _dict_get)
             return Outcome(result, _python_binance_view(result), position)
+        finally:
+            client.close_connection()
+
+    def _sync_client(self, base_url: str, creds: Credentials) -> Any:
+        from binance.client import Client
+
+        cls = type("MockedClient", (Client,), _python_binance_urls(base_url))
+        return cls(**_python_binance_kwargs(creds))
+
+    def set_up(self, base_url, creds, symbol, leverage):
+        client = self._sync_client(base_url, creds)
+        try:
+            result = client.futures_coin_change_position_mode(dualSidePosition="true")
+            client.futures_coin_change_margin_type(symbol=symbol, marginType="ISOLATED")
+            changed = client.futures_coin_change_leverage(symbol=symbol, leverage=leverage)
+            account = client.futures_coin_account()
+            return SetUp(
+                result,
+                client.futures_coin_get_position_mode()["dualSidePosition"],
+                _python_binance_view(changed),
+                _sides(client.futures_coin_position_information(pair=symbol.split("_")[0]), symbol),
+                _account_isolated(account, symbol),
+                _wallets(account["assets"], "walletBalance"),
+                _wallets(client.futures_coin_account_balance(), "balance"),
+            )
+        finally:
+            client.close_connection()
+
+    def no_change(self, base_url, creds, what, symbol):
+        client = self._sync_client(base_url, creds)
+        try:
+            if what == "position_mode":
+                return client.futures_coin_change_position_mode(dualSidePosition="false")
+            return client.futures_coin_change_margin_type(symbol=symbol, marginType="CROSSED")
         finally:
             client.close_connection()
 
@@ -349,10 +458,52 @@ class CcxtDriver(Driver):
         finally:
             exchange.session.close()
 
+    def set_up(self, base_url, creds, symbol, leverage):
+        exchange = self._exchange(base_url, creds)
+        try:
+            unified = _ccxt_unified(symbol)
+            exchange.load_markets()
+            result = exchange.set_position_mode(True, unified)
+            exchange.set_margin_mode("isolated", unified)
+            changed = exchange.set_leverage(leverage, unified)
+            rows = exchange.dapiPrivateGetPositionRisk({"pair": symbol.split("_")[0]})
+            # fetch_balance reads /dapi/v1/account; ccxt keeps only rows it deems initialised.
+            totals = exchange.fetch_balance()["total"]
+            return SetUp(
+                result,
+                exchange.fetch_position_mode(unified)["hedged"],
+                {k: changed[k] for k in ("symbol", "leverage", "maxQty")},
+                _sides(rows, symbol),
+                exchange.fetch_margin_mode(unified)["marginMode"] == "isolated",
+                {k: Decimal(str(v)) for k, v in totals.items() if v is not None},
+                _wallets(exchange.dapiPrivateGetBalance(), "balance"),
+            )
+        finally:
+            exchange.session.close()
+
+    def no_change(self, base_url, creds, what, symbol):
+        exchange = self._exchange(base_url, creds)
+        try:
+            unified = _ccxt_unified(symbol)
+            exchange.load_markets()
+            if what == "position_mode":
+                return exchange.set_position_mode(False, unified)
+            return exchange.set_margin_mode("cross", unified)
+        finally:
+            exchange.session.close()
+
     def error_class(self, code):
         import ccxt
 
-        return {-1021: ccxt.InvalidNonce}.get(code, ccxt.BadRequest)
+        # -4046 by its exact text (ccxt 4.5's handle_errors), the others by code. ccxt picks
+        # its per-market code table by Binance's host names, so on the mock's URL it uses
+        # the common table: -4201 is an ExchangeError here, PermissionDenied on dapi.binance.com.
+        return {
+            -1021: ccxt.InvalidNonce,
+            -4046: ccxt.MarginModeAlreadySet,
+            -4059: ccxt.ExchangeError,
+            -4201: ccxt.ExchangeError,
+        }.get(code, ccxt.BadRequest)
 
     def error_code(self, exc):
         return _ccxt_payload(exc)["code"]
@@ -445,6 +596,50 @@ class SdkDriver(Driver):
             # The SDK has no public close(); don't leave keep-alive sockets open.
             rest_api._session.close()
 
+    def set_up(self, base_url, creds, symbol, leverage):
+        from binance_sdk_derivatives_trading_coin_futures.rest_api.models import (
+            ChangeMarginTypeMarginTypeEnum,
+        )
+
+        rest_api = self._rest_api(base_url, creds)
+        try:
+            with _no_sdk_model_warnings():
+                result = rest_api.change_position_mode(dual_side_position="true").data()
+                rest_api.change_margin_type(
+                    symbol=symbol, margin_type=ChangeMarginTypeMarginTypeEnum.ISOLATED
+                ).data()
+                changed = rest_api.change_initial_leverage(symbol=symbol, leverage=leverage).data()
+                hedged = rest_api.get_current_position_mode().data().dual_side_position
+                rows = rest_api.position_information(pair=symbol.split("_")[0]).data()
+                account = rest_api.account_information().data()
+                balances = rest_api.futures_account_balance().data()
+            return SetUp(
+                result,
+                hedged,
+                {"symbol": changed.symbol, "leverage": changed.leverage, "maxQty": changed.max_qty},
+                [(r.position_side, r.leverage, r.margin_type) for r in rows if r.symbol == symbol],
+                all(p.isolated for p in account.positions if p.symbol == symbol),
+                {a.asset: Decimal(a.wallet_balance) for a in account.assets},
+                {b.asset: Decimal(b.balance) for b in balances},
+            )
+        finally:
+            rest_api._session.close()
+
+    def no_change(self, base_url, creds, what, symbol):
+        from binance_sdk_derivatives_trading_coin_futures.rest_api.models import (
+            ChangeMarginTypeMarginTypeEnum,
+        )
+
+        rest_api = self._rest_api(base_url, creds)
+        try:
+            if what == "position_mode":
+                return rest_api.change_position_mode(dual_side_position="false")
+            return rest_api.change_margin_type(
+                symbol=symbol, margin_type=ChangeMarginTypeMarginTypeEnum.CROSSED
+            )
+        finally:
+            rest_api._session.close()
+
     def error_class(self, code):
         from binance_common.errors import BadRequestError
 
@@ -526,6 +721,9 @@ SDK = SdkDriver(
     id="binance-sdk-derivatives-trading-coin-futures",
     wire=(LEVERAGE,),
 )
+
+# The four clients of the bot set-up sequence (mode, margin type, leverage, read back).
+SET_UP_CLIENTS: tuple[Driver, ...] = (FUTURES_CONNECTOR, PYTHON_BINANCE, CCXT_DEFAULT, SDK)
 
 # The clients of the issue, used with their defaults.
 CLIENTS: tuple[Driver, ...] = (

@@ -190,7 +190,8 @@ def test_reset_restores_start_up_state(client):
     clock = client.admin("GET", "/clock").get_json()
     assert (clock["frozen"], clock["offset_ms"]) == (False, 0)
     assert client.exchange.journal.entries() == []
-    assert client.exchange.store.leverage_of("dapimockdemokey", "BTCUSD_PERP") == 20
+    btc = client.exchange.listed_symbol("BTCUSD_PERP")
+    assert client.exchange.store.leverage_of("dapimockdemokey", btc) == 20
 
 
 def test_reset_returns_the_clock_to_the_configured_offset(make_client):

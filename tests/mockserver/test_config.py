@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from mockserver.config import (
     DEMO_API_KEY,
+    DEMO_BALANCES,
     DEMO_SECRET,
     AccountConfig,
     Config,
@@ -62,7 +63,8 @@ def test_config_is_frozen() -> None:
 
 
 def test_demo_account_is_present_by_default() -> None:
-    assert load(env={}).all_accounts() == (AccountConfig(DEMO_API_KEY, DEMO_SECRET),)
+    demo = AccountConfig(DEMO_API_KEY, DEMO_SECRET, balances=DEMO_BALANCES)
+    assert load(env={}).all_accounts() == (demo,)
     assert (DEMO_API_KEY, DEMO_SECRET) == ("dapimockdemokey", "dapimockdemosecret")
 
 
@@ -246,7 +248,7 @@ def test_accounts_with_a_secret_come_from_the_file(tmp_path: Path) -> None:
     config = load(path, env={})
     assert config.accounts == (AccountConfig("k1", secret="s1"), AccountConfig("k2", secret="s2"))
     assert config.all_accounts() == (
-        AccountConfig(DEMO_API_KEY, DEMO_SECRET),
+        AccountConfig(DEMO_API_KEY, DEMO_SECRET, balances=DEMO_BALANCES),
         AccountConfig("k1", secret="s1"),
         AccountConfig("k2", secret="s2"),
     )

@@ -85,8 +85,8 @@ def test_rate_limit_429_answers_retry_after_and_the_limit(make_client):
     assert error_of(response) == (
         429,
         -1003,
-        "Too many requests; current limit is 1000 requests per minute. Please use the "
-        "websocket for live updates to avoid polling the API.",
+        "Too many requests; current limit of IP(127.0.0.1) is 1000 requests per minute. Please "
+        "use the websocket for live updates to avoid polling the API.",
     )
     assert response.headers["Retry-After"] == "3"
     assert journal(client)[0]["fault"] == rule
@@ -97,7 +97,10 @@ def test_rate_limit_429_names_the_live_limit_when_limits_are_off(make_client):
     add_fault(
         client, {"match": PING, "action": {"type": "rate_limit", "status": 429, "retry_after": 1}}
     )
-    assert "current limit is 2400 requests" in error_of(client.get("/dapi/v1/ping"))[2]
+    assert (
+        "current limit of IP(127.0.0.1) is 2400 requests"
+        in error_of(client.get("/dapi/v1/ping"))[2]
+    )
 
 
 def test_rate_limit_418_answers_a_ban_until_retry_after(client):
@@ -108,8 +111,8 @@ def test_rate_limit_418_answers_a_ban_until_retry_after(client):
     assert error_of(response) == (
         418,
         -1003,
-        f"Way too many requests; IP banned until {FROZEN_MS + 30_000}. Please use the "
-        "websocket for live updates to avoid bans.",
+        f"Way too many requests; IP(127.0.0.1) banned until {FROZEN_MS + 30_000}. Please use "
+        "the websocket for live updates to avoid bans.",
     )
     assert response.headers["Retry-After"] == "30"
 

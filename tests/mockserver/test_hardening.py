@@ -228,7 +228,9 @@ def binance_error(body: bytes, content_type: str) -> tuple[int, str]:
 
 def leverage_state(exchange: Exchange) -> dict[str, int]:
     listing = exchange.market.listing(exchange.clock.now_ms())
-    return {name: exchange.store.leverage_of(DEMO_API_KEY, name) for name in listing.symbols}
+    return {
+        name: exchange.store.leverage_of(DEMO_API_KEY, s) for name, s in listing.symbols.items()
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -324,7 +326,8 @@ class Live:
         return self.request("GET", "/dapi/v1/ping")
 
     def leverage(self) -> int:
-        return self.exchange.store.leverage_of(DEMO_API_KEY, SYMBOL)
+        symbol = self.exchange.market.listing(self.exchange.clock.now_ms()).symbols[SYMBOL]
+        return self.exchange.store.leverage_of(DEMO_API_KEY, symbol)
 
 
 def http_request(

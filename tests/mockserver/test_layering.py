@@ -23,6 +23,7 @@ RULE_MODULES = [
     "journal",
     "config",
     "exchange",
+    "account_views",
 ]
 FORBIDDEN_THIRD_PARTY = {"flask", "werkzeug"}
 FORBIDDEN_OWN = {"mockserver.routes", "mockserver.app", "mockserver.cli"}

@@ -288,7 +288,7 @@ def test_missing_or_malformed_api_key_is_401_2014(client, api_key):
 def test_unknown_api_key_is_401_2015(client):
     query = signed({"symbol": "BTCUSD_PERP", "leverage": 20, "timestamp": FROZEN_MS})
     response = client.post(PATH, query, api_key="nosuchkey")
-    assert error_of(response) == (401, -2015, "Invalid API-key, IP, or permissions for action.")
+    assert error_of(response) == (401, -2015, "Invalid API-key, IP, or permissions for action")
 
 
 def _mandatory(name: str) -> tuple[int, int, str]:

@@ -170,24 +170,25 @@ def test_position_risk_lists_every_symbol_with_string_values(client):
     rows = _signed_get(client, "/dapi/v1/positionRisk").get_json()
     assert len(rows) == 6
     row = next(r for r in rows if r["symbol"] == "ETHUSD_PERP")
-    assert row == {
-        "symbol": "ETHUSD_PERP",
-        "positionAmt": "0",
-        "entryPrice": "0.0",
-        "breakEvenPrice": "0.0",
-        "markPrice": "0.00000000",
-        "unRealizedProfit": "0.00000000",
-        "liquidationPrice": "0",
-        "leverage": "20",
-        "maxQty": "1500",
-        "marginType": "cross",
-        "isolatedMargin": "0.00000000",
-        "isAutoAddMargin": "false",
-        "positionSide": "BOTH",
-        "notionalValue": "0",
-        "isolatedWallet": "0",
-        "updateTime": 0,
-    }
+    # docs/behaviour.md#position-risk: a real capture's flat row, keys in its order.
+    assert list(row.items()) == [
+        ("symbol", "ETHUSD_PERP"),
+        ("positionAmt", "0"),
+        ("entryPrice", "0.00000000"),
+        ("markPrice", "0.00000000"),
+        ("unRealizedProfit", "0.00000000"),
+        ("liquidationPrice", "0"),
+        ("leverage", "20"),
+        ("maxQty", "1500"),
+        ("marginType", "cross"),
+        ("isolatedMargin", "0.00000000"),
+        ("isAutoAddMargin", "false"),
+        ("positionSide", "BOTH"),
+        ("notionalValue", "0"),
+        ("isolatedWallet", "0"),
+        ("updateTime", 0),
+        ("breakEvenPrice", "0.00000000"),
+    ]
 
 
 @pytest.mark.parametrize(

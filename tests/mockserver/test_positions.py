@@ -48,30 +48,30 @@ def test_a_seeded_position_shows_in_position_risk(client):
     client.change_leverage("BTCUSD_PERP", 10)
     client.exchange.clock.advance(1000)
     seeded(client, "BTCUSD_PERP", "30000")
-    assert row_of(client, "BTCUSD_PERP") == {
-        "symbol": "BTCUSD_PERP",
-        "positionAmt": "30000",
-        "entryPrice": "100000",
-        "breakEvenPrice": "100000",
-        "markPrice": "100000",
-        "unRealizedProfit": "0",
-        "liquidationPrice": "0",
-        "leverage": "10",
-        "maxQty": "400",
-        "marginType": "cross",
-        "isolatedMargin": "0.00000000",
-        "isAutoAddMargin": "false",
-        "positionSide": "BOTH",
-        "notionalValue": "30",  # 30000 contracts x 100 USD / 100000 USD per BTC
-        "isolatedWallet": "0",
-        "updateTime": FROZEN_MS + 1000,
-    }
+    assert list(row_of(client, "BTCUSD_PERP").items()) == [
+        ("symbol", "BTCUSD_PERP"),
+        ("positionAmt", "30000"),
+        ("entryPrice", "100000.00000000"),
+        ("markPrice", "100000.00000000"),
+        ("unRealizedProfit", "0.00000000"),
+        ("liquidationPrice", "0"),
+        ("leverage", "10"),
+        ("maxQty", "400"),
+        ("marginType", "cross"),
+        ("isolatedMargin", "0.00000000"),
+        ("isAutoAddMargin", "false"),
+        ("positionSide", "BOTH"),
+        ("notionalValue", "30.00000000"),  # 30000 contracts x 100 USD / 100000 USD per BTC
+        ("isolatedWallet", "0"),
+        ("updateTime", FROZEN_MS + 1000),
+        ("breakEvenPrice", "100000.00000000"),
+    ]
 
 
 def test_entry_and_mark_price_are_the_seeds_mark_price(client):
     seeded(client, "ETHUSD_PERP", "-7", "isolated", markPrice="3200.5")
     row = row_of(client, "ETHUSD_PERP")
-    assert row["entryPrice"] == row["markPrice"] == row["breakEvenPrice"] == "3200.5"
+    assert row["entryPrice"] == row["markPrice"] == row["breakEvenPrice"] == "3200.50000000"
     assert row["positionAmt"] == "-7"
     assert row["marginType"] == "isolated"
     # -7 x 10 / 3200.5 = -0.02187158..., in coin, negative for a short
@@ -81,7 +81,7 @@ def test_entry_and_mark_price_are_the_seeds_mark_price(client):
 def test_the_default_mark_price_is_the_symbols(client):
     seeded(client, "ETHUSD_PERP", "350")
     row = row_of(client, "ETHUSD_PERP")
-    assert (row["markPrice"], row["notionalValue"]) == ("3500", "1")
+    assert (row["markPrice"], row["notionalValue"]) == ("3500.00000000", "1.00000000")
 
 
 def test_symbols_without_a_position_report_zero(client):
@@ -105,7 +105,7 @@ def test_a_position_belongs_to_its_account(make_client):
 
 def test_seeding_again_replaces_the_position(client):
     seeded(client, "BTCUSD_PERP", "5", "isolated")
-    seeded(client, "BTCUSD_PERP", "8")
+    seeded(client, "BTCUSD_PERP", "8", "cross")
     row = row_of(client, "BTCUSD_PERP")
     assert (row["positionAmt"], row["marginType"]) == ("8", "cross")
 

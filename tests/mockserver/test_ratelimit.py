@@ -70,8 +70,8 @@ def test_exceeding_the_limit_is_rejected_with_429_and_1003() -> None:
     error = refused(exhausted(limit=3), WINDOW + 500)
     assert (error.status, error.code) == (429, -1003)
     assert error.msg == (
-        "Too many requests; current limit is 3 requests per minute. Please use the websocket "
-        "for live updates to avoid polling the API."
+        f"Too many requests; current limit of IP({IP}) is 3 requests per minute. Please use "
+        "the websocket for live updates to avoid polling the API."
     )
 
 
@@ -110,8 +110,8 @@ def test_request_before_retry_after_bans_the_ip_with_418() -> None:
     until = WINDOW + 20 + 120_000
     assert (error.status, error.code) == (418, -1003)
     assert error.msg == (
-        f"Way too many requests; IP banned until {until}. Please use the websocket for live "
-        "updates to avoid bans."
+        f"Way too many requests; IP({IP}) banned until {until}. Please use the websocket for "
+        "live updates to avoid bans."
     )
     assert error.headers == {"Retry-After": "120"}
 

@@ -12,13 +12,14 @@ WEIGHT = "X-MBX-USED-WEIGHT-1M"
 MINUTE_MS = 60_000
 # FROZEN_MS is 53.943 s into its minute: the next window starts 6057 ms later.
 TO_NEXT_WINDOW_MS = MINUTE_MS - FROZEN_MS % MINUTE_MS
+# docs/behaviour.md#rate-limits: the futures texts, with the client's IP (the test client's).
 TOO_MANY = (
-    "Too many requests; current limit is {} requests per minute. Please use the websocket "
-    "for live updates to avoid polling the API."
+    "Too many requests; current limit of IP(127.0.0.1) is {} requests per minute. Please use "
+    "the websocket for live updates to avoid polling the API."
 )
 BANNED = (
-    "Way too many requests; IP banned until {}. Please use the websocket for live updates "
-    "to avoid bans."
+    "Way too many requests; IP(127.0.0.1) banned until {}. Please use the websocket for live "
+    "updates to avoid bans."
 )
 
 

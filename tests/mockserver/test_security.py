@@ -279,7 +279,7 @@ def test_unknown_api_key_is_rejected_with_2015() -> None:
     assert (error.status, error.code, error.msg) == (
         401,
         -2015,
-        "Invalid API-key, IP, or permissions for action.",
+        "Invalid API-key, IP, or permissions for action",
     )
 
 

@@ -35,7 +35,8 @@ def symbol(market: Market, name: str, now_ms: int = FROZEN_MS) -> Symbol:
 def seed(
     store: Store, name: str, amount: str, margin_type: str = "cross", mark: str = "100000"
 ) -> None:
-    store.seed_position(KEY, name, Position(Decimal(amount), margin_type, Decimal(mark), FROZEN_MS))
+    position = Position(Decimal(amount), Decimal(mark), FROZEN_MS)
+    store.seed_position(KEY, name, "BOTH", position, margin_type)
 
 
 def rejected(store: Store, target: Symbol, leverage: int) -> ExchangeError:
@@ -49,13 +50,13 @@ def rejected(store: Store, target: Symbol, leverage: int) -> ExchangeError:
 
 def test_fresh_account_starts_at_leverage_20(store: Store, market: Market) -> None:
     assert DEFAULT_LEVERAGE == 20
-    for name in market.listing(FROZEN_MS).symbols:
-        assert store.leverage_of(KEY, name) == 20
+    for listed in market.listing(FROZEN_MS).symbols.values():
+        assert store.leverage_of(KEY, listed) == 20
 
 
 def test_change_leverage_returns_max_qty_and_remembers_it(store: Store, market: Market) -> None:
     assert store.change_leverage(KEY, symbol(market, "BTCUSD_PERP"), 125) == Decimal(5)
-    assert store.leverage_of(KEY, "BTCUSD_PERP") == 125
+    assert store.leverage_of(KEY, symbol(market, "BTCUSD_PERP")) == 125
 
 
 def test_setting_the_current_value_again_succeeds(store: Store, market: Market) -> None:
@@ -65,8 +66,8 @@ def test_setting_the_current_value_again_succeeds(store: Store, market: Market) 
 
 def test_leverage_is_kept_per_account_and_symbol(store: Store, market: Market) -> None:
     store.change_leverage(KEY, symbol(market, "BTCUSD_PERP"), 5)
-    assert store.leverage_of(OTHER_KEY, "BTCUSD_PERP") == 20
-    assert store.leverage_of(KEY, "ETHUSD_PERP") == 20
+    assert store.leverage_of(OTHER_KEY, symbol(market, "BTCUSD_PERP")) == 20
+    assert store.leverage_of(KEY, symbol(market, "ETHUSD_PERP")) == 20
 
 
 # -- -4028 ----------------------------------------------------------------------------------
@@ -92,7 +93,7 @@ def test_leverage_outside_1_to_bracket_one_is_rejected_with_4028(
         -4028,
         f"Leverage {leverage} is not valid",
     )
-    assert store.leverage_of(KEY, name) == 20
+    assert store.leverage_of(KEY, symbol(market, name)) == 20
 
 
 @pytest.mark.parametrize(
@@ -103,7 +104,7 @@ def test_bracket_one_leverage_and_1_are_accepted(
 ) -> None:
     store.change_leverage(KEY, symbol(market, name), leverage)
     store.change_leverage(KEY, symbol(market, name), 1)
-    assert store.leverage_of(KEY, name) == 1
+    assert store.leverage_of(KEY, symbol(market, name)) == 1
 
 
 # -- -2027 ----------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def test_raising_leverage_below_an_open_position_is_rejected_with_2027(
     seed(store, "BTCUSD_PERP", amount)
     error = rejected(store, symbol(market, "BTCUSD_PERP"), 125)
     assert (error.status, error.code, error.msg) == (400, -2027, EXCEEDED)
-    assert store.leverage_of(KEY, "BTCUSD_PERP") == 20
+    assert store.leverage_of(KEY, symbol(market, "BTCUSD_PERP")) == 20
 
 
 def test_position_size_uses_the_seeded_mark_price(store: Store, market: Market) -> None:
@@ -169,7 +170,7 @@ def test_lowering_leverage_on_isolated_with_open_position_is_rejected_with_4150(
     seed(store, "BTCUSD_PERP", "100", margin_type="isolated")
     error = rejected(store, symbol(market, "BTCUSD_PERP"), 10)
     assert (error.status, error.code, error.msg) == (400, -4150, ISOLATED)
-    assert store.leverage_of(KEY, "BTCUSD_PERP") == 20
+    assert store.leverage_of(KEY, symbol(market, "BTCUSD_PERP")) == 20
 
 
 def test_lowering_leverage_on_cross_with_open_position_is_allowed(
@@ -213,14 +214,14 @@ def test_forget_delisted_drops_leverage_and_positions_of_the_delivered_quarter(
     store.change_leverage(KEY, before.symbols["BTCUSD_PERP"], 50)
     seed(store, "BTCUSD_261225", "7")
     store.forget_delisted(before)
-    assert store.leverage_of(KEY, "BTCUSD_261225") == 5
+    assert store.leverage_of(KEY, before.symbols["BTCUSD_261225"]) == 5
 
     store.forget_delisted(market.listing(delivery))
 
-    assert store.leverage_of(KEY, "BTCUSD_261225") == 20
+    assert store.leverage_of(KEY, before.symbols["BTCUSD_261225"]) == 20
     assert store.position_of(KEY, "BTCUSD_261225") is None
-    assert store.leverage_of(KEY, "BTCUSD_270326") == 10
-    assert store.leverage_of(KEY, "BTCUSD_PERP") == 50
+    assert store.leverage_of(KEY, before.symbols["BTCUSD_270326"]) == 10
+    assert store.leverage_of(KEY, before.symbols["BTCUSD_PERP"]) == 50
 
 
 def test_forget_delisted_keeps_state_of_symbols_still_listed(store: Store, market: Market) -> None:
@@ -230,7 +231,7 @@ def test_forget_delisted_keeps_state_of_symbols_still_listed(store: Store, marke
     seed(store, "ETHUSD_PERP", "1")
     store.forget_delisted(listing)
     store.forget_delisted(market.listing(now + 1))
-    assert store.leverage_of(KEY, "ETHUSD_261225") == 3
+    assert store.leverage_of(KEY, listing.symbols["ETHUSD_261225"]) == 3
     assert store.position_of(KEY, "ETHUSD_PERP") is not None
 
 
@@ -238,22 +239,21 @@ def test_forget_delisted_keeps_state_of_symbols_still_listed(store: Store, marke
 
 
 def test_position_coin_size_is_abs_amount_times_contract_size_over_mark_price() -> None:
-    position = Position(Decimal("-250"), "cross", Decimal("100000"), FROZEN_MS)
+    position = Position(Decimal("-250"), Decimal("100000"), FROZEN_MS)
     assert position.coin_size(Decimal(100)) == Decimal("0.25")
 
 
 def test_seeded_position_is_returned(store: Store) -> None:
     seed(store, "BTCUSD_PERP", "12", margin_type="isolated", mark="90000")
-    assert store.position_of(KEY, "BTCUSD_PERP") == Position(
-        Decimal(12), "isolated", Decimal(90000), FROZEN_MS
-    )
+    assert store.position_of(KEY, "BTCUSD_PERP") == Position(Decimal(12), Decimal(90000), FROZEN_MS)
+    assert store.margin_type_of(KEY, "BTCUSD_PERP") == "isolated"
     assert store.position_of(OTHER_KEY, "BTCUSD_PERP") is None
 
 
 def test_accounts_can_be_added_replaced_and_removed(store: Store) -> None:
     replacement = hmac_account(KEY, "new")
-    store.put_account(replacement)
-    store.put_account(hmac_account("k3", "s3"))
+    store.put_account(replacement, FROZEN_MS)
+    store.put_account(hmac_account("k3", "s3"), FROZEN_MS)
     assert store.accounts[KEY] is replacement
     assert store.remove_account("k3") is True
     assert store.remove_account("k3") is False
@@ -267,9 +267,9 @@ def test_reset_restores_configured_accounts_and_clears_leverage_and_positions(
     store.change_leverage(KEY, symbol(market, "BTCUSD_PERP"), 5)
     seed(store, "BTCUSD_PERP", "1")
     store.remove_account(KEY)
-    store.put_account(hmac_account("k3", "s3"))
-    store.reset()
+    store.put_account(hmac_account("k3", "s3"), FROZEN_MS)
+    store.reset(FROZEN_MS)
     assert set(store.accounts) == {KEY, OTHER_KEY}
     assert store.accounts[KEY] is configured
-    assert store.leverage_of(KEY, "BTCUSD_PERP") == 20
+    assert store.leverage_of(KEY, symbol(market, "BTCUSD_PERP")) == 20
     assert store.position_of(KEY, "BTCUSD_PERP") is None

@@ -309,6 +309,47 @@ def test_the_handle_drives_the_control_plane(dapi_mock: Any) -> None:
     assert dapi_mock.faults.list() == []
 
 
+def test_the_handle_arranges_position_configuration(dapi_mock: Any) -> None:
+    dapi_mock.clock.freeze(1_591_702_613_943)
+    dapi_mock.accounts.add(
+        "capped",
+        secret="cappedsecret",
+        balances={"BTC": "1.5"},
+        max_leverage=20,
+        max_leverage_rule="kyc",
+    )
+    dapi_mock.balances.set("ETH", "3.25")
+    dapi_mock.balances.set("BTC", "0", api_key="capped")
+    dapi_mock.set_margin_type("BTCUSD_PERP", "ISOLATED")
+    dapi_mock.set_position_mode(True)
+    dapi_mock.positions.seed("BTCUSD_PERP", "-4", position_side="SHORT")
+    state = {a["api_key"]: a for a in dapi_mock.state()["accounts"]}
+    demo, capped = state["dapimockdemokey"], state["capped"]
+    assert demo["dual_side_position"] is True
+    assert demo["balances"]["ETH"] == {"walletBalance": "3.25000000", "updateTime": 1591702613943}
+    assert demo["symbols"] == {"BTCUSD_PERP": {"leverage": 20, "marginType": "ISOLATED"}}
+    assert demo["positions"] == [
+        {
+            "symbol": "BTCUSD_PERP",
+            "positionSide": "SHORT",
+            "positionAmt": "-4",
+            "markPrice": "100000",
+        }
+    ]
+    assert (capped["max_leverage"], capped["max_leverage_rule"]) == (20, "kyc")
+    assert capped["balances"]["BTC"]["walletBalance"] == "0.00000000"
+
+
+def test_seeding_without_a_margin_type_leaves_the_symbols(dapi_mock: Any) -> None:
+    dapi_mock.set_margin_type("ETHUSD_PERP", "ISOLATED")
+    dapi_mock.positions.seed("ETHUSD_PERP", "2")
+    [demo] = dapi_mock.state()["accounts"]
+    assert demo["symbols"]["ETHUSD_PERP"]["marginType"] == "ISOLATED"
+    dapi_mock.positions.seed("ETHUSD_PERP", "2", margin_type="cross")
+    [demo] = dapi_mock.state()["accounts"]
+    assert demo["symbols"] == {}
+
+
 def test_control_plane_refusals_raise_admin_error(dapi_mock: Any) -> None:
     from mockserver.harness import AdminError
 
@@ -316,6 +357,10 @@ def test_control_plane_refusals_raise_admin_error(dapi_mock: Any) -> None:
         dapi_mock.accounts.remove("nosuchkey")
     with pytest.raises(AdminError, match="api_key must name an existing account"):
         dapi_mock.positions.seed("BTCUSD_PERP", "1", api_key="nosuchkey")
+    with pytest.raises(AdminError, match="hedge mode"):
+        dapi_mock.positions.seed("BTCUSD_PERP", "1", position_side="LONG")
+    with pytest.raises(AdminError, match="8 decimals"):
+        dapi_mock.balances.set("BTC", "0.123456789")
 
 
 def test_closing_the_server_is_prompt_with_keep_alive_clients_connected() -> None:
