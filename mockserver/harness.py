@@ -1,4 +1,5 @@
-"""A mock served in a background thread, and a handle that drives it over /__admin.
+"""A mock served in a background thread, and a handle that drives it (over /__admin, or
+directly when the server runs in this process).
 
 Used by the pytest plugin and the contract kit; usable from any Python code:
 
@@ -13,17 +14,22 @@ import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
+
+if TYPE_CHECKING:
+    import requests
+
+    from mockserver.exchange import Exchange
 
 
 class MockServer:
     """The exchange on waitress, on 127.0.0.1 and a free port, in a daemon thread."""
 
     def __init__(self, config: Config | None = None) -> None:
+        import requests
+
         from mockserver.app import create_app
         from mockserver.serving import create_server
 
@@ -60,10 +66,15 @@ class MockServer:
         """A handle acting as `api_key` (default: the demo account, else the first HMAC one)."""
         if api_key is None:
             api_key, secret = default_credentials(self.config)
-        # One kept-alive admin connection for every handle: a per-test reset then costs a
-        # request, not a TCP handshake.
+        # One kept-alive admin connection for every handle; the reset skips it altogether
+        # and calls the exchange in this process.
         return DapiMock(
-            self.url, api_key, secret or "", self.config.admin_token, self._admin_session
+            self.url,
+            api_key,
+            secret or "",
+            self.config.admin_token,
+            self._admin_session,
+            exchange=self.app.extensions["dapi_mock"],
         )
 
     def close(self) -> None:
@@ -109,6 +120,8 @@ class AdminError(RuntimeError):
 
 class _Admin:
     def __init__(self, url: str, token: str, session: requests.Session | None = None) -> None:
+        import requests
+
         self.url = url
         self.owns_session = session is None
         self.session = session or requests.Session()
@@ -216,10 +229,13 @@ class DapiMock:
         secret: str,
         admin_token: str = "",
         session: requests.Session | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
+        """`exchange`: the served exchange when it runs in this process (reset in process)."""
         self.url = url
         self.api_key = api_key
         self.secret = secret
+        self._exchange = exchange
         self._admin = _Admin(url, admin_token, session)
         self.clock = Clock(self._admin)
         self.accounts = Accounts(self._admin)
@@ -227,7 +243,12 @@ class DapiMock:
         self.faults = Faults(self._admin)
 
     def reset(self) -> None:
-        self._admin.call("POST", "/reset")
+        # docs/behaviour.md#pytest-plugin: in process a reset costs microseconds, not a
+        # round trip; it is the same Exchange.reset the /__admin/reset route calls.
+        if self._exchange is not None:
+            self._exchange.reset()
+        else:
+            self._admin.call("POST", "/reset")
 
     def requests(self) -> list[dict[str, Any]]:
         return list(self._admin.call("GET", "/requests")["requests"])
