@@ -72,13 +72,15 @@ clean:
 
 # Opt-in, not part of `make test`: needs podman or docker and a base image with python 3.11+
 # and pip that the engine has or can pull (BASE=python:3.12-slim, or a locally made one).
-# podman keeps the HEALTHCHECK only in the docker image format.
+# podman keeps the HEALTHCHECK only in the docker image format. IMAGE_ARGS go to the build
+# (e.g. --network host, or --isolation chroot where the engine cannot create cgroups).
 ENGINE ?= $(shell command -v podman || command -v docker)
 BASE ?= python:3.12-slim
 IMAGE ?= dapi-mock
+IMAGE_ARGS ?=
 image:
 	@test -n "$(ENGINE)" || { echo "make image needs podman or docker (apt-get install podman)" >&2; exit 1; }
-	$(ENGINE) build $(if $(findstring podman,$(ENGINE)),--format docker) \
+	$(ENGINE) build $(if $(findstring podman,$(ENGINE)),--format docker) $(IMAGE_ARGS) \
 	  --build-arg BASE=$(BASE) -t $(IMAGE) -f Containerfile .
 
 # 60 s of mixed load on `dapi-mock serve`, sampling its RSS: does memory stay flat?
