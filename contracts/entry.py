@@ -14,10 +14,10 @@ KIT_MODULES = frozenset({"hypothesis", "schemathesis", "openapi_core", "yaml", "
 
 INSTALL_HINT = """\
 dapi-contract: verify-server and fuzz-client need the 'kit' extra ({missing} is not installed).
-Install dapi-mock with [kit] where dapi-contract runs:
-  pip install '.[kit]'                              (from a checkout)
-  pip install 'dapi-mock[kit] @ git+<repository URL>' (from git)
-  pipx install --force 'dapi-mock[kit] @ <checkout or git URL>'"""
+Install dapi-mock with [kit] where dapi-contract runs, from a checkout or a git URL:
+  pip install '.[kit]'
+  pip install 'dapi-mock[kit] @ git+https://github.com/<owner>/dapi-mock'
+(pipx: pipx install --force with the same spec.)"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
