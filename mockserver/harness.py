@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import requests
+
 from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
 
 if TYPE_CHECKING:
-    import requests
-
     from mockserver.exchange import Exchange
 
 
@@ -28,8 +28,6 @@ class MockServer:
     """The exchange on waitress, on 127.0.0.1 and a free port, in a daemon thread."""
 
     def __init__(self, config: Config | None = None) -> None:
-        import requests
-
         from mockserver.app import create_app
         from mockserver.serving import create_server
 
@@ -120,8 +118,6 @@ class AdminError(RuntimeError):
 
 class _Admin:
     def __init__(self, url: str, token: str, session: requests.Session | None = None) -> None:
-        import requests
-
         self.url = url
         self.owns_session = session is None
         self.session = session or requests.Session()
