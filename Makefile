@@ -1,21 +1,37 @@
 # Every target sets up what it needs from nothing: a venv in .venv with the package and its tools.
+# `make serve` installs only what serving needs; the other targets install the kit and tools too.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+MADE := $(VENV)/.made
+SERVE_STAMP := $(VENV)/.serve-installed
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all serve test lint typecheck unit fuzz bench profile tail soak clean
+.PHONY: all serve test lint typecheck unit fuzz bench profile tail soak image clean
 
 all: test
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,interop]'
-	touch $(STAMP)
+# A venv made by Python 3.11+ with pip in it. $(MADE) is written last, so a try that stopped
+# halfway (no ensurepip, Ctrl-C, a full disk) leaves no stamp and the next try starts afresh.
+$(MADE):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "dapi-mock needs Python 3.11 or newer; PYTHON=$(PYTHON) is $$($(PYTHON) -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo 'not found')." >&2; \
+	  echo "Run with a newer one, e.g.: make $(or $(MAKECMDGOALS),test) PYTHON=python3.11" >&2; \
+	  exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+	touch $@
 
-serve: $(STAMP)
+$(SERVE_STAMP): pyproject.toml $(MADE)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP): pyproject.toml $(MADE)
+	$(BIN)/python -m pip install --quiet -e '.[kit,dev,interop]'
+	touch $@
+
+serve: $(SERVE_STAMP)
 	$(BIN)/dapi-mock serve $(ARGS)
 
 lint: $(STAMP)
@@ -62,6 +78,19 @@ tail: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info reports
+
+# Opt-in, not part of `make test`: needs podman or docker and a base image with python 3.11+
+# and pip that the engine has or can pull (BASE=python:3.12-slim, or a locally made one).
+# podman keeps the HEALTHCHECK only in the docker image format. IMAGE_ARGS go to the build
+# (e.g. --network host, or --isolation chroot where the engine cannot create cgroups).
+ENGINE ?= $(shell command -v podman || command -v docker)
+BASE ?= python:3.12-slim
+IMAGE ?= dapi-mock
+IMAGE_ARGS ?=
+image:
+	@test -n "$(ENGINE)" || { echo "make image needs podman or docker (apt-get install podman)" >&2; exit 1; }
+	$(ENGINE) build $(if $(findstring podman,$(ENGINE)),--format docker) $(IMAGE_ARGS) \
+	  --build-arg BASE=$(BASE) -t $(IMAGE) -f Containerfile .
 
 # 60 s of mixed load on `dapi-mock serve`, sampling its RSS: does memory stay flat?
 soak: $(STAMP)

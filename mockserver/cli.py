@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from mockserver import config as config_module
@@ -16,27 +17,87 @@ from mockserver.security import AccountError
 log = logging.getLogger("mockserver")
 
 
+SERVE_EPILOG = """\
+settings, each layer over the one before:
+  defaults < --config FILE (TOML: [server], [exchange], [[accounts]]; every key optional)
+  < environment DAPI_MOCK_<SECTION>_<KEY> < the flags above
+  [server]   {server}
+  [exchange] {exchange}
+  e.g. DAPI_MOCK_SERVER_PORT=9000, DAPI_MOCK_EXCHANGE_STRICT_PARAMS=true; an unknown
+  DAPI_MOCK_SERVER_* or DAPI_MOCK_EXCHANGE_* name stops start-up, like an unknown key.
+
+demo account (unless [server] demo_account = false):
+  api key {demo_key}, secret {demo_secret}
+
+once it listens on http://HOST:PORT:
+  http://HOST:PORT/__admin/        the journal page; the control plane's JSON routes
+                                   (reset, clock, accounts, positions, faults, requests,
+                                   state) are under /__admin/; X-Admin-Token when
+                                   admin_token is set
+  http://HOST:PORT/openapi.yaml    the contract (OpenAPI 3.1)
+"""
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dapi-mock")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _wrapped(keys: Sequence[str]) -> str:
+    indent = " " * len("  [exchange] ")
+    return textwrap.fill(
+        " ".join(keys), width=88, initial_indent=indent, subsequent_indent=indent
+    ).lstrip()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    defaults = config_module.Config()
     parser = argparse.ArgumentParser(
         prog="dapi-mock", description="A faithful local fake of Binance COIN-M futures (dapi)."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the fake exchange")
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to bind; 0 = any free port (default 8080)")
-    serve.add_argument("--config", metavar="FILE", help="TOML settings file")
-    serve.add_argument("--workers", type=int, help="server processes; only 1 is supported")
+    serve = commands.add_parser(
+        "serve",
+        help="run the fake exchange",
+        description="Run the fake exchange on waitress. It prints one line\n"
+        "'listening on http://HOST:PORT' to stdout when it accepts connections.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SERVE_EPILOG.format(
+            server=_wrapped(config_module.SECTIONS["server"]),
+            exchange=_wrapped(config_module.SECTIONS["exchange"]),
+            demo_key=config_module.DEMO_API_KEY,
+            demo_secret=config_module.DEMO_SECRET,
+        ),
+    )
+    # No argparse defaults: an absent flag leaves the file's or the environment's value.
+    serve.add_argument("--host", help=f"address to bind (default {defaults.host})")
+    serve.add_argument(
+        "--port", type=int, help=f"port to bind; 0 = any free port (default {defaults.port})"
+    )
+    serve.add_argument("--config", metavar="FILE", help="TOML settings file (default none)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help=f"server processes; only 1 is supported (default {defaults.workers})",
+    )
     serve.add_argument(
         "--threads",
         type=int,
-        help="request threads, used while a delay fault is set (default 16)",
+        help=f"request threads, used while a delay fault is set (default {defaults.threads})",
     )
-    serve.add_argument("--quiet", action="store_true", help="no request log on stderr")
+    serve.add_argument(
+        "--quiet", action="store_true", help="no request log on stderr (default: log)"
+    )
     serve.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
-        help="request log: one text line or one JSON object per request",
+        help="request log: one text line or one JSON object per request (default text)",
     )
     return parser
 

@@ -114,16 +114,33 @@ def load(
     accounts: list[AccountConfig] = []
     if path:
         values, accounts = _read_file(Path(path))
-    for section, keys in SECTIONS.items():
-        for key in keys:
-            name = f"DAPI_MOCK_{section.upper()}_{key.upper()}"
-            raw = (os.environ if env is None else env).get(name)
-            if raw is not None:
-                values[key] = _from_env(key, raw, name)
+    environ = os.environ if env is None else env
+    for name in sorted(environ):
+        key = _setting_named_by(name)
+        if key is not None:
+            values[key] = _from_env(key, environ[name], name)
     values.update({k: v for k, v in overrides.items() if v is not None})
     for key, value in values.items():
         _check(key, value)
     return Config(**values, accounts=tuple(accounts))
+
+
+def _setting_named_by(name: str) -> str | None:
+    """The setting DAPI_MOCK_<SECTION>_<KEY> names, or None for other variables.
+
+    docs/behaviour.md#settings: within the sections' prefixes a name that matches no
+    setting is an error, like an unknown config key (a typo must not pass unseen); other
+    DAPI_MOCK_* names (a user's own DAPI_MOCK_URL) are left alone.
+    """
+    for section, keys in SECTIONS.items():
+        prefix = f"DAPI_MOCK_{section.upper()}_"
+        if name.startswith(prefix):
+            for key in keys:
+                if name == prefix + key.upper():
+                    return key
+            known = ", ".join(prefix + key.upper() for key in keys)
+            raise ConfigError(f"environment {name}: no such setting in [{section}]; known: {known}")
+    return None
 
 
 def _read_file(path: Path) -> tuple[dict[str, Any], list[AccountConfig]]:

@@ -2,16 +2,21 @@
 
 Enabled by installing the package (entry point `pytest11`). Under pytest-xdist
 each worker process starts its own server.
+
+Loaded at every pytest start of a project that installs dapi-mock, so it imports only
+pytest until a test asks for the mock (docs/behaviour.md#packaging): Flask, waitress and
+requests load with the first `dapi_mock_server`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from mockserver import config as config_module
-from mockserver.harness import DapiMock, MockServer, format_errors
+if TYPE_CHECKING:
+    from mockserver.harness import DapiMock, MockServer
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -22,6 +27,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def dapi_mock_server(pytestconfig: pytest.Config) -> Iterator[MockServer]:
     """The running mock (one per session, or per xdist worker)."""
+    from mockserver import config as config_module
+    from mockserver.harness import MockServer
+
     path = str(pytestconfig.getini("dapi_mock_config")) or None
     if path:
         path = str(pytestconfig.rootpath / path)
@@ -35,6 +43,8 @@ def dapi_mock_server(pytestconfig: pytest.Config) -> Iterator[MockServer]:
 @pytest.fixture
 def dapi_mock(dapi_mock_server: MockServer) -> Iterator[DapiMock]:
     """A handle on the mock, reset before the test; the test fails if the server raised."""
+    from mockserver.harness import format_errors
+
     handle = dapi_mock_server.handle()
     handle.reset()
     errors_before = dapi_mock_server.error_count

@@ -122,3 +122,56 @@ def test_a_bad_symbols_file_is_reported_clearly(tmp_path: Path):
     )
     assert result.returncode == 2
     assert "non-empty 'contracts' list" in result.stderr
+
+
+# -- docs/behaviour.md#running-it: what the CLI tells about itself --------------------------
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mockserver.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"dapi-mock {version('dapi-mock')}"
+
+
+def test_serve_help_lists_flags_defaults_settings_demo_account_and_routes():
+    from mockserver.config import DEMO_API_KEY, DEMO_SECRET, SECTIONS
+
+    result = subprocess.run(
+        [*SERVE, "--help"], capture_output=True, text=True, timeout=30, check=True
+    )
+    text = " ".join(result.stdout.split())  # argparse wraps lines where it likes
+    for flag, default in [
+        ("--host", "default 127.0.0.1"),
+        ("--port", "default 8080"),
+        ("--config", "default none"),
+        ("--workers", "default 1"),
+        ("--threads", "default 16"),
+        ("--quiet", "default: log"),
+        ("--log-format", "default text"),
+    ]:
+        assert flag in text and default in text, flag
+    assert "DAPI_MOCK_<SECTION>_<KEY>" in text
+    assert all(key in text for keys in SECTIONS.values() for key in keys)
+    assert DEMO_API_KEY in text and DEMO_SECRET in text
+    assert "/__admin/" in text and "/openapi.yaml" in text
+
+
+def test_an_environment_variable_naming_no_setting_stops_serve_in_one_line():
+    result = subprocess.run(
+        [*SERVE, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "DAPI_MOCK_SERVER_PROT": "9000", "DAPI_MOCK_URL": "x"},
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "DAPI_MOCK_SERVER_PROT" in result.stderr and "DAPI_MOCK_URL" not in result.stderr

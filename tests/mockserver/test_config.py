@@ -211,8 +211,19 @@ def test_bad_environment_value_is_a_config_error_naming_it(name: str, raw: str, 
     assert named in config_error(env={name: raw})
 
 
-def test_unrelated_environment_variables_are_ignored() -> None:
-    assert load(env={"DAPI_MOCK_SERVER_PROT": "1", "PORT": "2"}) == Config()
+def test_other_dapi_mock_variables_are_left_alone() -> None:
+    # a user's own DAPI_MOCK_URL (their tests' setting, not ours) must not break start-up
+    env = {"DAPI_MOCK_URL": "http://127.0.0.1:1", "DAPI_MOCK_ADMIN_TOKEN": "t", "PORT": "2"}
+    assert load(env=env) == Config()
+
+
+@pytest.mark.parametrize(
+    "name", ["DAPI_MOCK_SERVER_PROT", "DAPI_MOCK_EXCHANGE_JOURNALSIZE", "DAPI_MOCK_SERVER_port"]
+)
+def test_a_server_or_exchange_variable_naming_no_setting_is_a_config_error(name: str) -> None:
+    message = config_error(env={name: "1"})
+    assert name in message
+    assert "no such setting" in message
 
 
 # -- the flags ------------------------------------------------------------------------------
