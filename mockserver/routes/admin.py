@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from mockserver.clock import ClockRangeError
 from mockserver.faults import FaultRuleError
+from mockserver.journal import PAGE_LIMIT
 from mockserver.routes.dapi import exchange_of
 from mockserver.security import AccountError, hmac_account, public_key_account
 from mockserver.state import MARGIN_TYPES
@@ -190,9 +191,23 @@ def positions_seed() -> Response:
     return jsonify(status="ok")
 
 
+def _query_count(name: str, low: int, high: int) -> int | None:
+    """An optional whole-number query parameter within low..high."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and low <= int(raw) <= high):
+        raise AdminError(400, f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
 @bp.get("/requests")
 def journal_list() -> Response:
-    return jsonify(requests=exchange_of(current_app).journal.entries())
+    # docs/behaviour.md#journal: since_id and limit page through the journal; last_id resumes.
+    since_id = _query_count("since_id", 0, 2**63 - 1)
+    limit = _query_count("limit", 1, PAGE_LIMIT)
+    entries, last_id = exchange_of(current_app).journal.page(since_id, limit)
+    return jsonify(requests=entries, last_id=last_id)
 
 
 @bp.delete("/requests")
