@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from mockserver import json_input
 from mockserver.clock import ClockRangeError
 from mockserver.faults import FaultRuleError
 from mockserver.journal import PAGE_LIMIT
@@ -22,6 +23,9 @@ from mockserver.state import MARGIN_TYPES
 
 NOT_AUTHORIZED = {"code": -1002, "msg": "You are not authorized to execute this request."}
 CLOCK_COMMANDS = ("offset_ms", "freeze_at_ms", "advance_ms", "real")
+# docs/behaviour.md#reliability: nginx's default client_max_body_size, answered 413 as nginx does.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_DEPTH = 32  # the deepest admin body (a fault rule) has 3 levels
 
 bp = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -39,7 +43,7 @@ def _admin_error(exc: AdminError) -> tuple[Response, int]:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -47,20 +51,56 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port: `[::1]:80` -> `::1`."""
+    if host.startswith("["):
+        return host[1 : host.find("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _has_body() -> bool:
+    return (
+        bool(request.content_length)
+        or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
+
+
 @bp.before_request
 def _authorize() -> tuple[Response, int] | None:
+    if request.endpoint == "admin.health":
+        return None  # docs/behaviour.md#admin-access: container probes always get an answer
     config = exchange_of(current_app).config
+    # docs/behaviour.md#admin-access: no web page may drive or read the control plane.
+    if is_loopback(config.host) and not is_loopback(_host_name(request.host)):
+        raise AdminError(
+            403,
+            "on a loopback bind /__admin answers only a Host of localhost or a loopback address",
+        )
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower():
+        raise AdminError(403, "/__admin refuses requests sent from another origin (a web page)")
     if config.admin_token:
         given = request.headers.get("X-Admin-Token", "")
         if not hmac.compare_digest(given.encode(), config.admin_token.encode()):
             return jsonify(NOT_AUTHORIZED), 401
     elif not is_loopback(config.host):
         return jsonify(NOT_AUTHORIZED), 403
+    if _has_body():
+        if request.mimetype != "application/json":
+            raise AdminError(415, "an /__admin request with a body must be application/json")
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise AdminError(413, f"/__admin bodies are at most {MAX_BODY_BYTES} bytes")
     return None
 
 
 def _body(allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
-    data = request.get_json(silent=True, force=True)
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise AdminError(413, f"/__admin bodies are at most {MAX_BODY_BYTES} bytes")
+    try:
+        data = json_input.parse(raw, MAX_BODY_DEPTH)
+    except json_input.JSONInputError as exc:
+        raise AdminError(400, f"the body is not a usable JSON object: {exc}") from None
     if not isinstance(data, dict):
         raise AdminError(400, "the body must be a JSON object")
     unknown = sorted(set(data) - set(allowed)) if allowed is not None else []

@@ -204,19 +204,31 @@ def test_reset_returns_the_clock_to_the_configured_offset(make_client):
 def test_admin_token_is_required_when_set(make_client):
     client = make_client(admin_token="tok3n")
     unauthorized = {"code": -1002, "msg": "You are not authorized to execute this request."}
-    response = client.admin("GET", "/health")
+    response = client.admin("GET", "/clock")
     assert (response.status_code, response.get_json()) == (401, unauthorized)
-    response = client.admin("GET", "/health", **{"X-Admin-Token": "wrong"})
+    response = client.admin("GET", "/clock", **{"X-Admin-Token": "wrong"})
     assert response.status_code == 401
-    assert client.admin("GET", "/health", **{"X-Admin-Token": "tok3n"}).status_code == 200
+    assert client.admin("GET", "/clock", **{"X-Admin-Token": "tok3n"}).status_code == 200
 
 
 def test_non_loopback_host_without_token_closes_the_control_plane(make_client):
     client = make_client(host="0.0.0.0")
-    response = client.admin("GET", "/health")
+    response = client.admin("GET", "/clock")
     assert response.status_code == 403
     assert response.get_json()["code"] == -1002
     assert client.get("/dapi/v1/ping").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"admin_token": "tok3n"}, {"host": "0.0.0.0"}, {"host": "0.0.0.0", "admin_token": "t"}, {}],
+)
+@pytest.mark.parametrize(
+    "headers", [{}, {"Host": "probe.internal:8080"}, {"Origin": "http://elsewhere.example"}]
+)
+def test_health_always_answers_for_container_probes(make_client, settings, headers):
+    response = make_client(**settings).admin("GET", "/health", **headers)
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
 
 
 @pytest.mark.parametrize(

@@ -268,8 +268,8 @@ import requests
 
 
 def test_the_settings_apply(dapi_mock):
-    assert requests.get(dapi_mock.url + "/__admin/health", timeout=5).status_code == 401
-    dapi_mock.clock.freeze(1_000_000)  # the handle sends the token
+    assert requests.get(dapi_mock.url + "/__admin/clock", timeout=5).status_code == 401
+    dapi_mock.clock.freeze(1_591_702_613_943)  # the handle sends the token
     info = requests.get(dapi_mock.url + "/dapi/v1/exchangeInfo", timeout=5).json()
     assert info["rateLimits"][0]["limit"] == 5
     keys = sorted(a["api_key"] for a in dapi_mock.accounts.list())
