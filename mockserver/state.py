@@ -16,6 +16,11 @@ from mockserver.security import Account
 
 DEFAULT_LEVERAGE = 20
 MARGIN_TYPES = ("cross", "isolated")
+MAX_ACCOUNTS = 10_000  # docs/behaviour.md#reliability: memory is bounded
+
+
+class TooManyAccounts(ValueError):
+    """More accounts than MAX_ACCOUNTS, configured or added."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class Store:
     """Accounts, leverage and positions, reset to the configured start-up state on demand."""
 
     def __init__(self, accounts: list[Account]) -> None:
+        if len(accounts) > MAX_ACCOUNTS:
+            raise TooManyAccounts(f"at most {MAX_ACCOUNTS} accounts, {len(accounts)} configured")
         self._configured = {a.api_key: a for a in accounts}
         self.accounts: dict[str, Account] = dict(self._configured)
         self._leverage: dict[tuple[str, str], int] = {}
@@ -50,6 +57,8 @@ class Store:
     # Accounts are read without the lock: a dict lookup is atomic, and writers swap copies.
     def put_account(self, account: Account) -> None:
         with self._lock:
+            if account.api_key not in self.accounts and len(self.accounts) >= MAX_ACCOUNTS:
+                raise TooManyAccounts(f"at most {MAX_ACCOUNTS} accounts; delete some first")
             self.accounts = {**self.accounts, account.api_key: account}
 
     def remove_account(self, api_key: str) -> bool:

@@ -19,7 +19,7 @@ from mockserver.faults import FaultRuleError
 from mockserver.journal import PAGE_LIMIT
 from mockserver.routes.dapi import exchange_of
 from mockserver.security import AccountError, hmac_account, public_key_account
-from mockserver.state import MARGIN_TYPES
+from mockserver.state import MARGIN_TYPES, TooManyAccounts
 
 NOT_AUTHORIZED = {"code": -1002, "msg": "You are not authorized to execute this request."}
 CLOCK_COMMANDS = ("offset_ms", "freeze_at_ms", "advance_ms", "real")
@@ -183,7 +183,10 @@ def accounts_add() -> Response:
         )
     except AccountError as exc:
         raise AdminError(400, str(exc)) from None
-    exchange_of(current_app).store.put_account(account)
+    try:
+        exchange_of(current_app).store.put_account(account)
+    except TooManyAccounts as exc:
+        raise AdminError(400, str(exc)) from None
     return jsonify(api_key=account.api_key, type=account.type)
 
 

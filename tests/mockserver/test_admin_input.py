@@ -69,3 +69,73 @@ def test_the_parser_refuses_deep_nesting_below_pythons_limit() -> None:
         parse("[[[[]]]]", max_depth=3)
     with pytest.raises(JSONInputError, match="deeper than 3"):
         parse("[" * 500 + "]" * 500, max_depth=3)
+
+
+# -- caps: memory is bounded in bytes ---------------------------------------------------------
+
+
+def test_at_most_10000_accounts_are_held(client):
+    from mockserver.security import hmac_account
+
+    store = client.exchange.store
+    for n in range(10_000 - len(store.accounts)):
+        store.put_account(hmac_account(f"filler{n}", "s"))
+    response = client.admin("POST", "/accounts", {"api_key": "onetoomany", "secret": "s"})
+    assert response.status_code == 400
+    assert "at most 10000 accounts" in response.get_json()["error"]
+    replaced = client.admin("POST", "/accounts", {"api_key": "filler0", "secret": "t"})
+    assert replaced.status_code == 200
+    client.admin("DELETE", "/accounts/filler1")
+    room = client.admin("POST", "/accounts", {"api_key": "nowroom", "secret": "s"})
+    assert room.status_code == 200
+
+
+def test_more_than_10000_configured_accounts_stop_start_up():
+    from mockserver.app import create_app
+    from mockserver.config import AccountConfig, Config
+
+    accounts = tuple(AccountConfig(f"key{n}", secret="s") for n in range(10_000))
+    with pytest.raises(ValueError, match="at most 10000 accounts"):
+        create_app(Config(accounts=accounts))
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        ({"api_key": "abc", "secret": "s" * 1025}, "secret must be 1 to 1024 characters"),
+        ({"api_key": "abc", "secret": ""}, "secret must be 1 to 1024 characters"),
+    ],
+)
+def test_an_account_secret_is_bounded(client, body, complaint):
+    response = client.admin("POST", "/accounts", body)
+    assert (response.status_code, response.get_json()["error"]) == (400, complaint)
+
+
+def test_an_rsa_key_over_16384_bits_is_refused(client):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.RSAPublicNumbers(65537, (1 << 20000) + 1).public_key()
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    response = client.admin("POST", "/accounts", {"api_key": "abc", "public_key": pem})
+    assert response.status_code == 400
+    assert "16384 bits" in response.get_json()["error"]
+
+
+def test_at_most_1000_fault_rules_are_held(client):
+    for n in range(1000):
+        rule = {**FAULT, "match": {"method": "GET", "path": f"/r/{n}"}}
+        assert client.admin("POST", "/faults", rule).status_code == 200
+    response = client.admin("POST", "/faults", FAULT)
+    assert response.status_code == 400
+    assert "at most 1000 fault rules" in response.get_json()["error"]
+    assert client.get("/dapi/v1/ping").status_code == 200
+
+
+def test_a_fault_message_over_1_kib_is_refused(client):
+    rule = {**FAULT, "action": {**FAULT["action"], "msg": "m" * 1025}}
+    response = client.admin("POST", "/faults", rule)
+    assert response.status_code == 400
+    assert "1024 bytes" in response.get_json()["error"]
