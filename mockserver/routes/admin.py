@@ -26,6 +26,10 @@ CLOCK_COMMANDS = ("offset_ms", "freeze_at_ms", "advance_ms", "real")
 # docs/behaviour.md#reliability: nginx's default client_max_body_size, answered 413 as nginx does.
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BODY_DEPTH = 32  # the deepest admin body (a fault rule) has 3 levels
+# docs/behaviour.md#control-plane: the ranges of a seeded position, in contracts and USD.
+MAX_POSITION_AMT = Decimal(10**9)
+MIN_MARK_PRICE = Decimal("1e-8")
+MAX_MARK_PRICE = Decimal(10**9)
 
 bp = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -197,16 +201,31 @@ def accounts_remove(api_key: str) -> Response:
     return jsonify(status="ok")
 
 
-def _decimal(data: dict[str, Any], key: str) -> Decimal:
+def _decimal_in_range(
+    data: dict[str, Any], key: str, low: Decimal, high: Decimal, places: int = 8
+) -> Decimal:
+    """A decimal string (or whole JSON number) from low to high with at most `places` decimals.
+
+    docs/behaviour.md#reliability: every number is range-checked where it enters, so
+    nothing later (rendering, maxQty checks) meets a value it cannot handle.
+    """
     value = data.get(key)
-    try:
-        number = (
-            Decimal(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    number = None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            number = Decimal(value)
+        except (InvalidOperation, ValueError):
+            number = None
+    if (
+        number is None
+        or not (number.is_finite() and low <= number <= high)
+        or number != number.quantize(Decimal(1).scaleb(-places))
+    ):
+        raise AdminError(
+            400,
+            f"{key} must be a decimal string from {low:f} to {high:f} "
+            f"with at most {places} decimals",
         )
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
-        raise AdminError(400, f"{key} must be a decimal string")
     return number
 
 
@@ -220,13 +239,15 @@ def positions_seed() -> Response:
     symbol = data.get("symbol")
     if not isinstance(symbol, str):
         raise AdminError(400, "symbol must be a string")
-    amount = _decimal(data, "positionAmt")
+    amount = _decimal_in_range(data, "positionAmt", -MAX_POSITION_AMT, MAX_POSITION_AMT)
     margin_type = data.get("marginType", "cross")
     if margin_type not in MARGIN_TYPES:
         raise AdminError(400, "marginType must be cross or isolated")
-    mark_price = _decimal(data, "markPrice") if "markPrice" in data else None
-    if mark_price is not None and mark_price <= 0:
-        raise AdminError(400, "markPrice must be above 0")
+    mark_price = (
+        _decimal_in_range(data, "markPrice", MIN_MARK_PRICE, MAX_MARK_PRICE)
+        if "markPrice" in data
+        else None
+    )
     try:
         exchange.seed_position(api_key, symbol, amount, margin_type, mark_price)
     except KeyError:

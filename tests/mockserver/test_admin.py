@@ -49,11 +49,11 @@ def test_clock_offset_unfreezes_and_shifts_real_time(client):
 
 
 def test_clock_freeze_and_advance(client):
-    client.admin("POST", "/clock", {"freeze_at_ms": 1_000_000})
+    client.admin("POST", "/clock", {"freeze_at_ms": FROZEN_MS})
     state = client.admin("POST", "/clock", {"advance_ms": 500}).get_json()
-    assert state["now_ms"] == 1_000_500
-    assert state["frozen_at_ms"] == 1_000_500
-    assert client.get("/dapi/v1/time").get_json() == {"serverTime": 1_000_500}
+    assert state["now_ms"] == FROZEN_MS + 500
+    assert state["frozen_at_ms"] == FROZEN_MS + 500
+    assert client.get("/dapi/v1/time").get_json() == {"serverTime": FROZEN_MS + 500}
 
 
 def test_clock_advance_when_running_adds_to_the_offset(client):
@@ -233,12 +233,29 @@ def test_health_always_answers_for_container_probes(make_client, settings, heade
 
 @pytest.mark.parametrize(
     "body",
-    [{"freeze_at_ms": 2**62}, {"freeze_at_ms": -1}, {"offset_ms": -(2**50)}, {"advance_ms": 2**62}],
+    [
+        {"freeze_at_ms": 2**62},
+        {"freeze_at_ms": -1},
+        {"freeze_at_ms": 253_370_764_800_000},  # 9999-01-01: /time answered 500 after it
+        {"freeze_at_ms": 946_684_799_999},
+        {"freeze_at_ms": 4_102_444_800_000},
+        {"offset_ms": -(2**50)},
+        {"offset_ms": 10**17},
+        {"advance_ms": 2**62},
+    ],
 )
-def test_the_clock_stays_within_the_calendar_the_market_can_list(client, body):
+def test_the_clock_stays_within_2000_to_2099(client, body):
     response = client.admin("POST", "/clock", body)
     assert response.status_code == 400
-    assert "between 1970 and 9998" in response.get_json()["error"]
+    assert "2000-01-01..2099-12-31" in response.get_json()["error"]
+    assert client.get("/dapi/v1/exchangeInfo").status_code == 200
+    assert client.get("/dapi/v1/time").get_json() == {"serverTime": FROZEN_MS}
+
+
+@pytest.mark.parametrize("at_ms", [946_684_800_000, 4_102_444_799_999])
+def test_the_clock_reaches_both_ends_of_the_range(client, at_ms):
+    assert client.admin("POST", "/clock", {"freeze_at_ms": at_ms}).status_code == 200
+    assert client.get("/dapi/v1/time").get_json() == {"serverTime": at_ms}
     assert client.get("/dapi/v1/exchangeInfo").status_code == 200
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mockserver.json_input import JSONInputError, parse
+from tests.mockserver.conftest import FROZEN_MS, signed
 
 FAULT = {
     "match": {"method": "GET", "path": "/dapi/v1/ping"},
@@ -139,3 +140,63 @@ def test_a_fault_message_over_1_kib_is_refused(client):
     response = client.admin("POST", "/faults", rule)
     assert response.status_code == 400
     assert "1024 bytes" in response.get_json()["error"]
+
+
+# -- numbers are range-checked where they enter ------------------------------------------------
+
+
+def seed(client, **fields):
+    body = {"api_key": "dapimockdemokey", "symbol": "BTCUSD_PERP", "positionAmt": "1", **fields}
+    return client.admin("POST", "/positions", body)
+
+
+def position_risk(client):
+    return client.get("/dapi/v1/positionRisk", signed({"timestamp": FROZEN_MS}))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"markPrice": "1e120000000"},  # took 2 s and 360 MB per positionRisk answer
+        {"markPrice": "1e-120000000"},
+        {"markPrice": "1000000000.00000001"},
+        {"markPrice": "0.000000009"},
+        {"markPrice": "Infinity"},
+        {"markPrice": "sNaN"},
+        {"positionAmt": "1e30"},  # every positionRisk and leverage change answered 500
+        {"positionAmt": "1E+999999999"},
+        {"positionAmt": "-1000000000.5"},
+        {"positionAmt": "0.000000001"},
+        {"positionAmt": "-Infinity"},
+        {"positionAmt": 10**12},
+        {"positionAmt": 1.5},
+        {"positionAmt": True},
+    ],
+)
+def test_numbers_out_of_range_or_not_finite_are_400_and_change_nothing(client, fields):
+    response = seed(client, **fields)
+    assert response.status_code == 400
+    assert next(iter(fields)) in response.get_json()["error"]
+    response = position_risk(client)
+    assert response.status_code == 200
+    assert response.get_json()[0]["positionAmt"] == "0"
+    assert client.change_leverage("BTCUSD_PERP", 10).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"positionAmt": "1000000000", "markPrice": "0.00000001"},
+        {"positionAmt": "-1000000000", "markPrice": "1000000000"},
+        {"positionAmt": "-999999999.99999999", "markPrice": "0.00000003"},
+        {"positionAmt": "1.50000000000", "markPrice": "3500.12345678"},
+        {"positionAmt": 7},
+    ],
+)
+def test_numbers_at_the_ends_of_the_ranges_are_served(client, fields):
+    assert seed(client, **fields).status_code == 200
+    response = position_risk(client)
+    assert response.status_code == 200
+    assert client.change_leverage("BTCUSD_PERP", 1).status_code == 200
+    assert client.change_leverage("BTCUSD_PERP", 125).status_code in (200, 400)
+    assert client.exchange.unexpected_error_count == 0

@@ -132,7 +132,7 @@ def test_honours_retry_after(dapi_mock):
 
 def test_dirties_the_server(dapi_mock):
     dapi_mock.faults.add({"match": LEVERAGE, "action": ERROR_503})
-    dapi_mock.clock.freeze(1_000_000)
+    dapi_mock.clock.freeze(1_591_702_613_943)
     dapi_mock.accounts.add("extra", secret="extrasecret")
     dapi_mock.positions.seed("BTCUSD_PERP", "10", margin_type="isolated")
     client_for(dapi_mock).session.get(dapi_mock.url + "/dapi/v1/ping", timeout=5)
