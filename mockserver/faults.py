@@ -157,6 +157,7 @@ class FaultBook:
     def __init__(self) -> None:
         self._rules: list[FaultRule] = []
         self._by_route: dict[tuple[str, str], list[FaultRule]] = {}
+        self._has_delay = False
         self._next_id = 1
         self._lock = threading.Lock()
 
@@ -176,6 +177,7 @@ class FaultBook:
             by_route.setdefault((rule.match["method"], rule.match["path"]), []).append(rule)
         self._rules = rules
         self._by_route = by_route
+        self._has_delay = any(rule.action["type"] == "delay" for rule in rules)
 
     def remove(self, rule_id: int) -> bool:
         with self._lock:
@@ -193,8 +195,8 @@ class FaultBook:
             return [r.as_dict() for r in self._rules]
 
     def has_delay(self) -> bool:
-        """Whether any rule may make a request wait (a delay)."""
-        return any(rule.action["type"] == "delay" for rule in self._rules)
+        """Whether any rule may make a request wait (a delay); asked on every request."""
+        return self._has_delay
 
     def pick(self, method: str, path: str, api_key: str | None) -> FaultRule | None:
         route = (method, path)

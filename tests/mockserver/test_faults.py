@@ -347,3 +347,16 @@ def test_a_removed_rule_no_longer_fires() -> None:
     added = book.add(rule())
     book.remove(added.id)
     assert book.pick("POST", PATH, None) is None
+
+
+def test_has_delay_follows_adds_removals_and_clears() -> None:
+    book = FaultBook()
+    assert book.has_delay() is False
+    delay = book.add(rule(action={"type": "delay", "ms": 1}))
+    book.add(rule())
+    assert book.has_delay() is True
+    book.remove(delay.id)
+    assert book.has_delay() is False
+    book.add(rule(action={"type": "delay", "ms": 1}))
+    book.clear()
+    assert book.has_delay() is False
