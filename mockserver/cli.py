@@ -157,10 +157,10 @@ def serve(args: argparse.Namespace) -> int:
     raise_open_file_limit()
     try:
         server = create_server(app, settings)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # waitress: ValueError for a name that does not resolve
+        why = exc.strerror if isinstance(exc, OSError) else "the host name does not resolve"
         print(
-            f"dapi-mock: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
-            file=sys.stderr,
+            f"dapi-mock: cannot listen on {settings.host}:{settings.port}: {why}", file=sys.stderr
         )
         return 2
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"

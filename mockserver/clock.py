@@ -6,13 +6,26 @@ import threading
 import time
 from dataclasses import dataclass
 
-# The calendar the market can list quarters in (datetime reaches year 9999; quarters look
-# a year ahead).
-LATEST_MS = 253_370_764_800_000  # 9999-01-01T00:00:00Z
+# docs/behaviour.md#reliability: the clock stays within 2000-01-01..2099-12-31 UTC, so
+# quarterly names (<PAIR>_YYMMDD) stay unique.
+EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00.000Z
+LATEST_MS = 4_102_444_799_999  # 2099-12-31T23:59:59.999Z
+RANGE_TEXT = "2000-01-01..2099-12-31 UTC"
+# A running clock moves on: an offset is checked against today with a day to spare.
+_DAY_MS = 86_400_000
 
 
 class ClockRangeError(ValueError):
-    """A clock setting that would put the mock's time outside 1970..9998."""
+    """A clock setting that would put the mock's time outside RANGE_TEXT."""
+
+
+def check_offset(offset_ms: int) -> None:
+    """Raise ClockRangeError when real time plus `offset_ms` is outside the range."""
+    now = time.time_ns() // 1_000_000 + offset_ms
+    if not EARLIEST_MS + _DAY_MS <= now <= LATEST_MS - _DAY_MS:
+        raise ClockRangeError(
+            f"offset_ms {offset_ms} puts the mock clock outside {RANGE_TEXT} (at {now} ms)"
+        )
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,7 @@ class Clock:
     """Server time in ms. One immutable state object, swapped whole, so reads need no lock."""
 
     def __init__(self, offset_ms: int = 0) -> None:
+        check_offset(offset_ms)
         self._initial_offset_ms = offset_ms
         self._state = ClockState(offset_ms, None)
         self._lock = threading.Lock()
@@ -66,15 +80,12 @@ class Clock:
 
     @staticmethod
     def _checked(state: ClockState) -> ClockState:
-        now = state.frozen_at_ms
-        if now is None:
-            # An offset is checked against today, with a day to spare either way.
-            now = time.time_ns() // 1_000_000 + state.offset_ms
-            low, high = 86_400_000, LATEST_MS - 86_400_000
-        else:
-            low, high = 0, LATEST_MS
-        if not low <= now <= high:
-            raise ClockRangeError(f"the mock clock must stay between 1970 and 9998 (got {now} ms)")
+        if state.frozen_at_ms is None:
+            check_offset(state.offset_ms)
+        elif not EARLIEST_MS <= state.frozen_at_ms <= LATEST_MS:
+            raise ClockRangeError(
+                f"the mock clock must stay within {RANGE_TEXT} (got {state.frozen_at_ms} ms)"
+            )
         return state
 
     def real(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from mockserver.clock import RANGE_TEXT, ClockRangeError, check_offset
 from mockserver.state import SETUP_KEYS, SetupError, leverage_cap, wallet_balance
 
 DEMO_API_KEY = "dapimockdemokey"
@@ -61,12 +64,10 @@ class Config:
     accounts: tuple[AccountConfig, ...] = ()
 
     def all_accounts(self) -> tuple[AccountConfig, ...]:
-        demo = (
-            (AccountConfig(DEMO_API_KEY, DEMO_SECRET, balances=DEMO_BALANCES),)
-            if self.demo_account
-            else ()
-        )
-        return demo + self.accounts
+        # docs/behaviour.md#settings: an [[accounts]] entry with the demo key replaces it.
+        replaced = any(a.api_key == DEMO_API_KEY for a in self.accounts)
+        demo = (AccountConfig(DEMO_API_KEY, DEMO_SECRET, balances=DEMO_BALANCES),)
+        return (() if replaced or not self.demo_account else demo) + self.accounts
 
 
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -110,6 +111,8 @@ def load(
     **overrides: Any,
 ) -> Config:
     """Resolve the settings; `overrides` are already-typed values (command-line flags)."""
+    # Each layer is checked as it is read, so a bad value is reported even when a later
+    # layer overrides it.
     values: dict[str, Any] = {}
     accounts: list[AccountConfig] = []
     if path:
@@ -118,10 +121,10 @@ def load(
     for name in sorted(environ):
         key = _setting_named_by(name)
         if key is not None:
-            values[key] = _from_env(key, environ[name], name)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    for key, value in values.items():
-        _check(key, value)
+            values[key] = _checked(key, _from_env(key, environ[name], name), name)
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = _checked(key, value, "override")
     return Config(**values, accounts=tuple(accounts))
 
 
@@ -148,8 +151,12 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[AccountConfig]]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path}: not UTF-8 (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path}: not TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config {path}: nested too deeply") from None
     values: dict[str, Any] = {}
     for section, table in data.items():
         if section == "accounts":
@@ -159,11 +166,21 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[AccountConfig]]:
         for key, value in table.items():
             if key not in SECTIONS[section]:
                 raise ConfigError(f"config {path}: unknown key {key!r} in [{section}]")
-            values[key] = value
+            values[key] = _checked(key, value, f"config {path}")
+    entries = data.get("accounts", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"config {path}: accounts must be [[accounts]] tables")
     accounts = [
         _account(entry, path.parent, f"config {path}: accounts[{i}]")
-        for i, entry in enumerate(data.get("accounts", []))
+        for i, entry in enumerate(entries)
     ]
+    seen: set[str] = set()
+    for i, account in enumerate(accounts):
+        if account.api_key in seen:
+            raise ConfigError(
+                f"config {path}: accounts[{i}]: api_key {account.api_key!r} is given twice"
+            )
+        seen.add(account.api_key)
     return values, accounts
 
 
@@ -231,6 +248,15 @@ def _from_env(key: str, raw: str, name: str) -> Any:
     return raw
 
 
+def _checked(key: str, value: Any, where: str) -> Any:
+    """`value`, when it is a usable value of setting `key`; `where` names its layer."""
+    try:
+        _check(key, value)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return value
+
+
 def _check(key: str, value: Any) -> None:
     kind = _TYPES.get(key)
     expected: type | None = {"int": int, "bool": bool, "str": str}.get(str(kind))
@@ -240,6 +266,8 @@ def _check(key: str, value: Any) -> None:
         kind_name = {int: "whole number", bool: "boolean", str: "string"}[expected]
         shown = "a secret value" if key in SECRET_SETTINGS else repr(value)  # never echo it
         raise ConfigError(f"setting {key!r} must be a {kind_name}, got {shown}")
+    if key == "host" and not _is_host(str(value)):
+        raise ConfigError(f"setting 'host' must be an IP address or a host name, got {value!r}")
     if not isinstance(value, int):
         return
     if key in _NON_NEGATIVE and value < 0:
@@ -248,3 +276,27 @@ def _check(key: str, value: Any) -> None:
         raise ConfigError(f"setting {key!r} must be >= 1")
     if key == "port" and value > 65535:
         raise ConfigError("setting 'port' must be 0 to 65535")
+    if key == "clock_offset_ms":
+        try:
+            check_offset(value)
+        except ClockRangeError:
+            raise ConfigError(
+                f"setting 'clock_offset_ms' {value} puts the mock clock outside {RANGE_TEXT}"
+            ) from None
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # RFC 1123
+
+
+def _is_host(host: str) -> bool:
+    """An IP address, or a host name (whose last label is not all digits: 999.1.1.1 is not)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        labels = host.split(".")
+        return (
+            len(host) <= 253
+            and all(_HOST_LABEL.fullmatch(label) for label in labels)
+            and not labels[-1].isdigit()
+        )

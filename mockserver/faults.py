@@ -18,6 +18,11 @@ ACTION_KEYS = {
 }
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 MAX_DELAY_MS = 600_000
+# docs/behaviour.md#reliability: rules and what they hold are bounded.
+MAX_RULES = 1000
+MAX_MSG_BYTES = 1024
+MAX_PATH_CHARS = 1024  # the journal keeps no more of a path either
+MAX_API_KEY_CHARS = 64  # the longest api key form
 
 
 class FaultRuleError(ValueError):
@@ -72,10 +77,10 @@ def _int(data: dict[str, Any], key: str, low: int, high: int) -> int:
     return value
 
 
-def _string(data: dict[str, Any], key: str) -> str:
+def _string(data: dict[str, Any], key: str, max_chars: int) -> str:
     value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise FaultRuleError(f"{key} must be a non-empty string")
+    if not isinstance(value, str) or not 0 < len(value) <= max_chars:
+        raise FaultRuleError(f"{key} must be a string of 1 to {max_chars} characters")
     return value
 
 
@@ -87,8 +92,9 @@ def _action(raw: Any) -> dict[str, Any]:
     if unknown:
         raise FaultRuleError(f"unknown key(s) for a {kind} action: {', '.join(unknown)}")
     if kind in ("error", "apply_then_error"):
-        if not isinstance(raw.get("msg"), str):
-            raise FaultRuleError("msg must be a string")
+        msg = raw.get("msg")
+        if not isinstance(msg, str) or len(msg.encode("utf-8", "replace")) > MAX_MSG_BYTES:
+            raise FaultRuleError(f"msg must be a string of at most {MAX_MSG_BYTES} bytes (UTF-8)")
         return {
             "type": kind,
             "status": _int(raw, "status", 400, 599),
@@ -115,12 +121,12 @@ def parse_rule(rule_id: int, data: Any) -> FaultRule:
     match = data.get("match")
     if not isinstance(match, dict) or set(match) - {"method", "path", "api_key"}:
         raise FaultRuleError("match must be an object with method, path and optional api_key")
-    method = _string(match, "method").upper()
+    method = _string(match, "method", 16).upper()
     if method not in METHODS:
         raise FaultRuleError(f"match.method must be one of {', '.join(METHODS)}")
-    matcher = {"method": method, "path": _string(match, "path")}
+    matcher = {"method": method, "path": _string(match, "path", MAX_PATH_CHARS)}
     if "api_key" in match:
-        matcher["api_key"] = _string(match, "api_key")
+        matcher["api_key"] = _string(match, "api_key", MAX_API_KEY_CHARS)
     whens = [k for k in ("times", "every", "probability") if k in data]
     if len(whens) > 1:
         raise FaultRuleError("give at most one of times, every, probability")
@@ -142,52 +148,70 @@ def parse_rule(rule_id: int, data: Any) -> FaultRule:
 
 
 class FaultBook:
-    """The active rules, oldest first; at most one fires per request."""
+    """The active rules, oldest first; at most one fires per request.
+
+    Rules are indexed by (method, path), so a request's cost does not grow with
+    rules that cannot match it (docs/behaviour.md#reliability).
+    """
 
     def __init__(self) -> None:
         self._rules: list[FaultRule] = []
+        self._by_route: dict[tuple[str, str], list[FaultRule]] = {}
+        self._delay_routes: frozenset[tuple[str, str]] = frozenset()
         self._next_id = 1
         self._lock = threading.Lock()
 
     def add(self, data: Any) -> FaultRule:
         with self._lock:
+            if len(self._rules) >= MAX_RULES:
+                raise FaultRuleError(f"at most {MAX_RULES} fault rules; delete some first")
             rule = parse_rule(self._next_id, data)
             self._next_id += 1
-            self._rules.append(rule)
+            self._set([*self._rules, rule])
             return rule
+
+    def _set(self, rules: list[FaultRule]) -> None:
+        """Swap in new lists (readers outside the lock see the old or the new, whole)."""
+        by_route: dict[tuple[str, str], list[FaultRule]] = {}
+        for rule in rules:
+            by_route.setdefault((rule.match["method"], rule.match["path"]), []).append(rule)
+        self._rules = rules
+        self._by_route = by_route
+        self._delay_routes = frozenset(
+            route
+            for route, route_rules in by_route.items()
+            if any(rule.action["type"] == "delay" for rule in route_rules)
+        )
 
     def remove(self, rule_id: int) -> bool:
         with self._lock:
             kept = [r for r in self._rules if r.id != rule_id]
             found = len(kept) != len(self._rules)
-            self._rules = kept
+            self._set(kept)
             return found
 
     def clear(self) -> None:
         with self._lock:
-            self._rules = []
+            self._set([])
 
     def rules(self) -> list[dict[str, Any]]:
         with self._lock:
             return [r.as_dict() for r in self._rules]
 
     def may_delay(self, method: str, path: str) -> bool:
-        """Whether a delay rule may hold a request with this method and path."""
-        return any(
-            rule.action["type"] == "delay"
-            and rule.match["method"] == method
-            and rule.match["path"] == path
-            for rule in self._rules
-        )
+        """Whether a delay rule may hold a request with this method and path; asked for
+        every request the server reads, so it is a dict lookup."""
+        return (method, path) in self._delay_routes
 
     def pick(self, method: str, path: str, api_key: str | None) -> FaultRule | None:
-        if not self._rules:  # the common case, without taking the lock
+        route = (method, path)
+        if route not in self._by_route:  # the common case, without taking the lock
             return None
         chosen = None
         with self._lock:
             # Every matching rule counts the match, so `every` and a seeded `probability`
             # behave the same whether or not an older rule fired on this request.
-            for rule in self._rules:
+            for rule in self._by_route.get(route, ()):
                 if rule.matches(method, path, api_key) and rule.fires() and chosen is None:
                     chosen = rule
             if chosen is not None:

@@ -9,7 +9,6 @@ entries expand to the current and next quarter of the mock clock, named
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,10 +17,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mockserver import json_input
+
 MAX_TABLE_LEVERAGE = 125
 FLOOR_FIELDS = ("qtyFloor", "qtylFloor", "both")
 _SYMBOL_FORM = re.compile(r"[A-Z0-9\-_.]{1,20}")
 _QUARTER_MONTHS = (3, 6, 9, 12)
+# docs/behaviour.md#symbol-data: every number of a symbols file is range-checked at load.
+MAX_FILE_DEPTH = 16  # the shipped file nests 6 levels
+LONG_MAX = Decimal(2**63 - 1)  # Binance's qtyCap ceiling (a Java long)
+PRICE_RANGE = (Decimal("1e-8"), Decimal(10**9))  # as a seeded markPrice
+# contractSize at most 100 (USD per contract, the largest COIN-M size) keeps a position's
+# notional within 28 significant digits, the precision it is computed in.
+CONTRACT_SIZE_RANGE = (Decimal("1e-8"), Decimal(100))
+LATEST_DATE_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 class MarketDataError(ValueError):
@@ -144,7 +153,7 @@ class Market:
         if symbols_file:
             path = Path(symbols_file)
             try:
-                text = path.read_text(encoding="utf-8")
+                text: bytes | str = path.read_bytes()  # decoded strictly by json_input
             except OSError as exc:
                 raise MarketDataError(f"symbols_file {path}: {exc.strerror}") from None
             origin = str(path)
@@ -245,12 +254,12 @@ def _quarter_name(pair: str, delivery: int) -> str:
     return f"{pair}_{datetime.fromtimestamp(delivery / 1000, UTC):%y%m%d}"
 
 
-def parse_contracts(text: str, origin: str) -> list[Contract]:
+def parse_contracts(text: bytes | str, origin: str) -> list[Contract]:
     """Validate a symbols file and build its contracts; errors name the file and the entry."""
     try:
-        data = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise MarketDataError(f"{origin}: not JSON: {exc}") from None
+        data = json_input.parse(text, MAX_FILE_DEPTH, parse_float=Decimal)
+    except json_input.JSONInputError as exc:
+        raise MarketDataError(f"{origin}: {exc}") from None
     entries = data.get("contracts") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise MarketDataError(f"{origin}: expected an object with a non-empty 'contracts' list")
@@ -276,15 +285,24 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-def _decimal(entry: dict[str, Any], key: str, where: str) -> Decimal:
+def _decimal(
+    entry: dict[str, Any], key: str, where: str, low: Decimal = Decimal(0), high: Decimal = LONG_MAX
+) -> Decimal:
     value = _require(entry, key, (int, Decimal, str), where)
     try:
         number = Decimal(value)
     except ArithmeticError:
         raise MarketDataError(f"{where}: '{key}' is not a number") from None
-    if not number.is_finite() or number < 0:
-        raise MarketDataError(f"{where}: '{key}' must be a finite number >= 0")
+    if not (number.is_finite() and low <= number <= high):
+        raise MarketDataError(f"{where}: '{key}' must be a number from {low:f} to {high:f}")
     return number
+
+
+def _date_ms(entry: dict[str, Any], key: str, where: str) -> int:
+    value: int = _require(entry, key, int, where)
+    if not 0 <= value <= LATEST_DATE_MS:
+        raise MarketDataError(f"{where}: '{key}' must be ms from 0 to {LATEST_DATE_MS}")
+    return value
 
 
 def _parse_contract(entry: Any, where: str) -> Contract:
@@ -297,8 +315,8 @@ def _parse_contract(entry: Any, where: str) -> Contract:
     symbol = delivery = onboard = None
     if contract_type == "PERPETUAL":
         symbol = _require(entry, "symbol", str, where)
-        delivery = _require(entry, "deliveryDate", int, where)
-        onboard = _require(entry, "onboardDate", int, where)
+        delivery = _date_ms(entry, "deliveryDate", where)
+        onboard = _date_ms(entry, "onboardDate", where)
     name_to_check = symbol or f"{pair}_991231"
     if not _SYMBOL_FORM.fullmatch(name_to_check):
         raise MarketDataError(
@@ -307,30 +325,29 @@ def _parse_contract(entry: Any, where: str) -> Contract:
     info = entry.get("exchangeInfo", {})
     if not isinstance(info, dict):
         raise MarketDataError(f"{where}: 'exchangeInfo' must be an object")
-    mark_price = _decimal(entry, "markPrice", where)
-    if mark_price <= 0:
-        raise MarketDataError(f"{where}: 'markPrice' must be above 0")
     return Contract(
         pair=pair,
         contract_type=contract_type,
         symbol=symbol,
-        contract_size=_decimal(entry, "contractSize", where),
-        mark_price=mark_price,
+        contract_size=_decimal(entry, "contractSize", where, *CONTRACT_SIZE_RANGE),
+        mark_price=_decimal(entry, "markPrice", where, *PRICE_RANGE),
         brackets=_parse_brackets(entry.get("brackets"), f"{where} ({symbol or pair})"),
         delivery_date=delivery,
         onboard_date=onboard,
-        exchange_info=_with_json_numbers(info),
+        exchange_info=_with_json_numbers(info, f"{where}: 'exchangeInfo'"),
     )
 
 
-def _with_json_numbers(value: Any) -> Any:
+def _with_json_numbers(value: Any, where: str) -> Any:
     """The file was read with Decimal floats; give exchangeInfo back its JSON numbers."""
-    if isinstance(value, Decimal):
-        return json_number(value)
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        if not -LONG_MAX <= value <= LONG_MAX:
+            raise MarketDataError(f"{where}: the number {value:.6g} is beyond a Java long")
+        return json_number(Decimal(value)) if isinstance(value, Decimal) else value
     if isinstance(value, dict):
-        return {k: _with_json_numbers(v) for k, v in value.items()}
+        return {k: _with_json_numbers(v, where) for k, v in value.items()}
     if isinstance(value, list):
-        return [_with_json_numbers(v) for v in value]
+        return [_with_json_numbers(v, where) for v in value]
     return value
 
 
@@ -347,7 +364,7 @@ def _parse_brackets(rows: Any, where: str) -> tuple[Bracket, ...]:
             initial_leverage=_require(row, "initialLeverage", int, at),
             qty_floor=_decimal(row, "qtyFloor", at),
             qty_cap=_decimal(row, "qtyCap", at),
-            maint_margin_ratio=_decimal(row, "maintMarginRatio", at),
+            maint_margin_ratio=_decimal(row, "maintMarginRatio", at, high=Decimal(1)),
             cum=_decimal(row, "cum", at),
         )
         if not 1 <= bracket.initial_leverage <= MAX_TABLE_LEVERAGE:

@@ -21,6 +21,9 @@ from mockserver.params import Params, parse_long
 API_KEY_FORM = re.compile(r"[A-Za-z0-9]{1,64}")
 DEFAULT_RECV_WINDOW_MS = 5000
 AHEAD_TOLERANCE_MS = 1000
+# Binance secrets are 64 characters; the cap keeps 10,000 accounts' memory small (our choice).
+MAX_SECRET_CHARS = 1024
+MAX_RSA_BITS = 16384  # OpenSSL's OPENSSL_RSA_MAX_MODULUS_BITS; Binance takes 2048 and 4096
 
 
 class AccountError(ValueError):
@@ -70,8 +73,8 @@ def check_api_key_form(api_key: str) -> None:
 
 def hmac_account(api_key: str, secret: str) -> Account:
     check_api_key_form(api_key)
-    if not secret:
-        raise AccountError("secret must not be empty")
+    if not 0 < len(secret) <= MAX_SECRET_CHARS:
+        raise AccountError(f"secret must be 1 to {MAX_SECRET_CHARS} characters")
     return Account(api_key, "hmac", secret=secret.encode("utf-8"))
 
 
@@ -86,6 +89,8 @@ def public_key_account(api_key: str, pem: str) -> Account:
     except (ValueError, TypeError) as exc:
         raise AccountError(f"public_key is not a PEM public key: {exc}") from None
     if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size > MAX_RSA_BITS:
+            raise AccountError(f"an RSA public_key has at most {MAX_RSA_BITS} bits")
         return Account(api_key, "rsa", public_key=key)
     if isinstance(key, ed25519.Ed25519PublicKey):
         return Account(api_key, "ed25519", public_key=key)

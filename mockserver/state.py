@@ -107,6 +107,13 @@ def start_leverage(symbol: Symbol, cap: LeverageCap | None) -> int:
     return min(DEFAULT_LEVERAGE, limit)
 
 
+MAX_ACCOUNTS = 10_000  # docs/behaviour.md#reliability: memory is bounded
+
+
+class TooManyAccounts(ValueError):
+    """More accounts than MAX_ACCOUNTS, configured or added."""
+
+
 @dataclass(frozen=True)
 class Position:
     amount: Decimal  # contracts, signed: LONG positive, SHORT negative, BOTH either
@@ -143,6 +150,9 @@ class Store:
         margin_assets: Iterable[str] = (),
         now_ms: int = 0,
     ) -> None:
+        accounts = list(accounts)
+        if len(accounts) > MAX_ACCOUNTS:
+            raise TooManyAccounts(f"at most {MAX_ACCOUNTS} accounts, {len(accounts)} configured")
         self.margin_assets = tuple(margin_assets)
         self._configured = {a.api_key: a for a in accounts}
         self._setups = dict(setups or {})
@@ -199,6 +209,8 @@ class Store:
         for asset in balances or {}:
             self._check_asset(asset, "balances")
         with self._lock:
+            if account.api_key not in self.accounts and len(self.accounts) >= MAX_ACCOUNTS:
+                raise TooManyAccounts(f"at most {MAX_ACCOUNTS} accounts; delete some first")
             trading = self._trading.get(account.api_key) or self._start(AccountSetup(), now_ms)
             if dual_side_position is not None:
                 self._check_mode_change(account.api_key, trading, dual_side_position)

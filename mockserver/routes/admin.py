@@ -17,9 +17,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from mockserver import json_input
 from mockserver.clock import ClockRangeError
 from mockserver.exchange import MARGIN_TYPE_PARAM
 from mockserver.faults import FaultRuleError
+from mockserver.journal import PAGE_LIMIT
 from mockserver.routes.dapi import exchange_of
 from mockserver.security import AccountError, hmac_account, public_key_account
 from mockserver.state import (
@@ -27,12 +29,20 @@ from mockserver.state import (
     POSITION_SIDES,
     SETUP_KEYS,
     SetupError,
+    TooManyAccounts,
     leverage_cap,
     wallet_balance,
 )
 
 NOT_AUTHORIZED = {"code": -1002, "msg": "You are not authorized to execute this request."}
 CLOCK_COMMANDS = ("offset_ms", "freeze_at_ms", "advance_ms", "real")
+# docs/behaviour.md#reliability: nginx's default client_max_body_size, answered 413 as nginx does.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_DEPTH = 32  # the deepest admin body (a fault rule) has 3 levels
+# docs/behaviour.md#control-plane: the ranges of a seeded position, in contracts and USD.
+MAX_POSITION_AMT = Decimal(10**9)
+MIN_MARK_PRICE = Decimal("1e-8")
+MAX_MARK_PRICE = Decimal(10**9)
 
 bp = Blueprint("admin", __name__, url_prefix="/__admin")
 
@@ -50,7 +60,7 @@ def _admin_error(exc: AdminError) -> tuple[Response, int]:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -58,9 +68,34 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port: `[::1]:80` -> `::1`."""
+    if host.startswith("["):
+        return host[1 : host.find("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _has_body() -> bool:
+    return (
+        bool(request.content_length)
+        or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
+
+
 @bp.before_request
 def _authorize() -> tuple[Response, int] | None:
+    if request.endpoint == "admin.health":
+        return None  # docs/behaviour.md#admin-access: container probes always get an answer
     config = exchange_of(current_app).config
+    # docs/behaviour.md#admin-access: no web page may drive or read the control plane.
+    if is_loopback(config.host) and not is_loopback(_host_name(request.host)):
+        raise AdminError(
+            403,
+            "on a loopback bind /__admin answers only a Host of localhost or a loopback address",
+        )
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower():
+        raise AdminError(403, "/__admin refuses requests sent from another origin (a web page)")
     if config.admin_token:
         given = request.headers.get("X-Admin-Token", "")
         # docs/behaviour.md#journal-page: the page's shell holds no data and asks for the
@@ -71,11 +106,22 @@ def _authorize() -> tuple[Response, int] | None:
             return jsonify(NOT_AUTHORIZED), 401
     elif not is_loopback(config.host):
         return jsonify(NOT_AUTHORIZED), 403
+    if _has_body():
+        if request.mimetype != "application/json":
+            raise AdminError(415, "an /__admin request with a body must be application/json")
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise AdminError(413, f"/__admin bodies are at most {MAX_BODY_BYTES} bytes")
     return None
 
 
 def _body(allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
-    data = request.get_json(silent=True, force=True)
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise AdminError(413, f"/__admin bodies are at most {MAX_BODY_BYTES} bytes")
+    try:
+        data = json_input.parse(raw, MAX_BODY_DEPTH)
+    except json_input.JSONInputError as exc:
+        raise AdminError(400, f"the body is not a usable JSON object: {exc}") from None
     if not isinstance(data, dict):
         raise AdminError(400, "the body must be a JSON object")
     unknown = sorted(set(data) - set(allowed)) if allowed is not None else []
@@ -194,7 +240,7 @@ def accounts_add() -> Response:
             else (public_key_account(api_key, str(public_key)))
         )
         exchange.store.put_account(account, exchange.clock.now_ms(), **_account_setup(data))
-    except (AccountError, SetupError) as exc:
+    except (AccountError, SetupError, TooManyAccounts) as exc:
         raise AdminError(400, str(exc)) from None
     return jsonify(api_key=account.api_key, type=account.type)
 
@@ -248,16 +294,31 @@ def accounts_remove(api_key: str) -> Response:
     return jsonify(status="ok")
 
 
-def _decimal(data: dict[str, Any], key: str) -> Decimal:
+def _decimal_in_range(
+    data: dict[str, Any], key: str, low: Decimal, high: Decimal, places: int = 8
+) -> Decimal:
+    """A decimal string (or whole JSON number) from low to high with at most `places` decimals.
+
+    docs/behaviour.md#reliability: every number is range-checked where it enters, so
+    nothing later (rendering, maxQty checks) meets a value it cannot handle.
+    """
     value = data.get(key)
-    try:
-        number = (
-            Decimal(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    number = None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            number = Decimal(value)
+        except (InvalidOperation, ValueError):
+            number = None
+    if (
+        number is None
+        or not (number.is_finite() and low <= number <= high)
+        or number != number.quantize(Decimal(1).scaleb(-places))
+    ):
+        raise AdminError(
+            400,
+            f"{key} must be a decimal string from {low:f} to {high:f} "
+            f"with at most {places} decimals",
         )
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
-        raise AdminError(400, f"{key} must be a decimal string")
     return number
 
 
@@ -267,15 +328,17 @@ def positions_seed() -> Response:
     exchange = exchange_of(current_app)
     api_key = _account_key(data)
     symbol = _listed_symbol(data)
-    amount = _decimal(data, "positionAmt")
+    amount = _decimal_in_range(data, "positionAmt", -MAX_POSITION_AMT, MAX_POSITION_AMT)
     # docs/behaviour.md#control-plane: marginType, when given, sets the symbol's; absent
     # leaves it as it is.
     margin_type = data.get("marginType")
     if margin_type is not None and margin_type not in MARGIN_TYPES:
         raise AdminError(400, "marginType must be cross or isolated")
-    mark_price = _decimal(data, "markPrice") if "markPrice" in data else None
-    if mark_price is not None and mark_price <= 0:
-        raise AdminError(400, "markPrice must be above 0")
+    mark_price = (
+        _decimal_in_range(data, "markPrice", MIN_MARK_PRICE, MAX_MARK_PRICE)
+        if "markPrice" in data
+        else None
+    )
     side = data.get("positionSide", "BOTH")
     if side not in POSITION_SIDES:
         raise AdminError(400, f"positionSide must be one of {', '.join(POSITION_SIDES)}")
@@ -332,9 +395,23 @@ def state_view() -> Response:
     return jsonify(exchange_of(current_app).state_view())
 
 
+def _query_count(name: str, low: int, high: int) -> int | None:
+    """An optional whole-number query parameter within low..high."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and low <= int(raw) <= high):
+        raise AdminError(400, f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
 @bp.get("/requests")
 def journal_list() -> Response:
-    return jsonify(requests=exchange_of(current_app).journal.entries())
+    # docs/behaviour.md#journal: since_id and limit page through the journal; last_id resumes.
+    since_id = _query_count("since_id", 0, 2**63 - 1)
+    limit = _query_count("limit", 1, PAGE_LIMIT)
+    entries, last_id = exchange_of(current_app).journal.page(since_id, limit)
+    return jsonify(requests=entries, last_id=last_id)
 
 
 @bp.delete("/requests")

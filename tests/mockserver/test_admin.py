@@ -50,11 +50,11 @@ def test_clock_offset_unfreezes_and_shifts_real_time(client):
 
 
 def test_clock_freeze_and_advance(client):
-    client.admin("POST", "/clock", {"freeze_at_ms": 1_000_000})
+    client.admin("POST", "/clock", {"freeze_at_ms": FROZEN_MS})
     state = client.admin("POST", "/clock", {"advance_ms": 500}).get_json()
-    assert state["now_ms"] == 1_000_500
-    assert state["frozen_at_ms"] == 1_000_500
-    assert client.get("/dapi/v1/time").get_json() == {"serverTime": 1_000_500}
+    assert state["now_ms"] == FROZEN_MS + 500
+    assert state["frozen_at_ms"] == FROZEN_MS + 500
+    assert client.get("/dapi/v1/time").get_json() == {"serverTime": FROZEN_MS + 500}
 
 
 def test_clock_advance_when_running_adds_to_the_offset(client):
@@ -206,29 +206,58 @@ def test_reset_returns_the_clock_to_the_configured_offset(make_client):
 def test_admin_token_is_required_when_set(make_client):
     client = make_client(admin_token="tok3n")
     unauthorized = {"code": -1002, "msg": "You are not authorized to execute this request."}
-    response = client.admin("GET", "/health")
+    response = client.admin("GET", "/clock")
     assert (response.status_code, response.get_json()) == (401, unauthorized)
-    response = client.admin("GET", "/health", **{"X-Admin-Token": "wrong"})
+    response = client.admin("GET", "/clock", **{"X-Admin-Token": "wrong"})
     assert response.status_code == 401
-    assert client.admin("GET", "/health", **{"X-Admin-Token": "tok3n"}).status_code == 200
+    assert client.admin("GET", "/clock", **{"X-Admin-Token": "tok3n"}).status_code == 200
 
 
 def test_non_loopback_host_without_token_closes_the_control_plane(make_client):
     client = make_client(host="0.0.0.0")
-    response = client.admin("GET", "/health")
+    response = client.admin("GET", "/clock")
     assert response.status_code == 403
     assert response.get_json()["code"] == -1002
     assert client.get("/dapi/v1/ping").status_code == 200
 
 
 @pytest.mark.parametrize(
-    "body",
-    [{"freeze_at_ms": 2**62}, {"freeze_at_ms": -1}, {"offset_ms": -(2**50)}, {"advance_ms": 2**62}],
+    "settings",
+    [{"admin_token": "tok3n"}, {"host": "0.0.0.0"}, {"host": "0.0.0.0", "admin_token": "t"}, {}],
 )
-def test_the_clock_stays_within_the_calendar_the_market_can_list(client, body):
+@pytest.mark.parametrize(
+    "headers", [{}, {"Host": "probe.internal:8080"}, {"Origin": "http://elsewhere.example"}]
+)
+def test_health_always_answers_for_container_probes(make_client, settings, headers):
+    response = make_client(**settings).admin("GET", "/health", **headers)
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"freeze_at_ms": 2**62},
+        {"freeze_at_ms": -1},
+        {"freeze_at_ms": 253_370_764_800_000},  # 9999-01-01: /time answered 500 after it
+        {"freeze_at_ms": 946_684_799_999},
+        {"freeze_at_ms": 4_102_444_800_000},
+        {"offset_ms": -(2**50)},
+        {"offset_ms": 10**17},
+        {"advance_ms": 2**62},
+    ],
+)
+def test_the_clock_stays_within_2000_to_2099(client, body):
     response = client.admin("POST", "/clock", body)
     assert response.status_code == 400
-    assert "between 1970 and 9998" in response.get_json()["error"]
+    assert "2000-01-01..2099-12-31" in response.get_json()["error"]
+    assert client.get("/dapi/v1/exchangeInfo").status_code == 200
+    assert client.get("/dapi/v1/time").get_json() == {"serverTime": FROZEN_MS}
+
+
+@pytest.mark.parametrize("at_ms", [946_684_800_000, 4_102_444_799_999])
+def test_the_clock_reaches_both_ends_of_the_range(client, at_ms):
+    assert client.admin("POST", "/clock", {"freeze_at_ms": at_ms}).status_code == 200
+    assert client.get("/dapi/v1/time").get_json() == {"serverTime": at_ms}
     assert client.get("/dapi/v1/exchangeInfo").status_code == 200
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 
 SERVE = [sys.executable, "-m", "mockserver.cli", "serve"]
@@ -175,3 +176,96 @@ def test_an_environment_variable_naming_no_setting_stops_serve_in_one_line():
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert "DAPI_MOCK_SERVER_PROT" in result.stderr and "DAPI_MOCK_URL" not in result.stderr
+
+
+# -- a bad configuration stops start-up with one line (docs/behaviour.md#reliability) -----------
+
+DEEP = b'{"contracts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+HUGE_CONTRACT = {
+    "contracts": [
+        {
+            "pair": "BTCUSD",
+            "contractType": "PERPETUAL",
+            "symbol": "BTCUSD_PERP",
+            "deliveryDate": 4133404800000,
+            "onboardDate": 1597042800000,
+            "contractSize": "1e5000",
+            "markPrice": 100000,
+            "brackets": [
+                {"initialLeverage": 125, "qtyFloor": 0, "qtyCap": 5,
+                 "maintMarginRatio": 0.004, "cum": 0}
+            ],
+        }
+    ]
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "env", "expected"),
+    [
+        ({"c.toml": b"[server]\nport = 0\n# caf\xe9\n"}, ["--config", "c.toml"], {}, "not UTF-8"),
+        ({"c.toml": b'[server]\nhost = "999.1.1.1"\n'}, ["--config", "c.toml"], {}, "'host'"),
+        (
+            {"c.toml": b'[exchange]\nsymbols_file = "s.json"\n', "s.json": DEEP},
+            ["--config", "c.toml"],
+            {},
+            "nested deeper than 16",
+        ),
+        (
+            {
+                "c.toml": b'[exchange]\nsymbols_file = "s.json"\n',
+                "s.json": json.dumps(HUGE_CONTRACT).encode(),
+            },
+            ["--config", "c.toml"],
+            {},
+            "'contractSize' must be a number from",
+        ),
+        (
+            {"c.toml": b'[[accounts]]\napi_key = "k"\nsecret = "a"\n'
+                       b'[[accounts]]\napi_key = "k"\nsecret = "b"\n'},
+            ["--config", "c.toml"],
+            {},
+            "given twice",
+        ),
+        (
+            {"c.toml": b"[server]\nport = 'x'\n"},
+            ["--config", "c.toml", "--port", "0"],
+            {},
+            "'port'",
+        ),
+        ({}, [], {"DAPI_MOCK_EXCHANGE_CLOCK_OFFSET_MS": "100000000000000000"}, "clock_offset_ms"),
+    ],
+    ids=["latin1", "host", "deep", "contract-size", "twice", "hidden-by-flag", "offset"],
+)  # fmt: skip
+def test_a_bad_configuration_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch, capsys, files, args, env, expected
+):
+    from mockserver import serving
+    from mockserver.cli import main
+
+    def refuse_to_serve(server, exchange) -> None:
+        server.close()
+        pytest.fail("the bad configuration was served")
+
+    monkeypatch.setattr(serving, "run_until_stopped", refuse_to_serve)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve", "--port", "0", "--quiet", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("dapi-mock: ") and expected in line
+    assert "Traceback" not in captured.err
+
+
+def test_a_bad_configuration_stops_the_process_without_a_traceback(tmp_path: Path):
+    config = tmp_path / "c.toml"
+    config.write_bytes(b'[server]\nhost = "999.1.1.1"\n')
+    result = subprocess.run(
+        [*SERVE, "--config", str(config), "--port", "0"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "'host'" in result.stderr

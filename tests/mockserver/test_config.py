@@ -321,3 +321,70 @@ def test_account_secret_of_the_wrong_type_is_a_config_error_naming_it(tmp_path: 
 def test_unknown_key_in_an_account_is_a_config_error_naming_it(tmp_path: Path) -> None:
     path = write_config(tmp_path, '[[accounts]]\napi_key = "k1"\nsecret = "s1"\npubic_key = "x"\n')
     assert "pubic_key" in config_error(path, env={})
+
+
+# -- round 2: every layer validated, accounts unique (docs/behaviour.md#settings) ---------------
+
+
+@pytest.mark.parametrize(
+    ("file_text", "flags", "named"),
+    [
+        ("[server]\nport = 'x'\n", {"port": 0}, "'port'"),
+        ("[server]\nhost = '999.1.1.1'\n", {"host": "127.0.0.1"}, "'host'"),
+        ("[exchange]\nclock_offset_ms = 100000000000000000\n", {}, "'clock_offset_ms'"),
+    ],
+)
+def test_a_bad_file_value_is_reported_even_when_a_later_layer_overrides_it(
+    tmp_path: Path, file_text: str, flags: dict[str, Any], named: str
+) -> None:
+    path = write_config(tmp_path, file_text)
+    env = {"DAPI_MOCK_EXCHANGE_CLOCK_OFFSET_MS": "0"}
+    message = config_error(path, env=env, **flags)
+    assert named in message and str(path) in message
+
+
+def test_a_bad_environment_value_is_reported_even_when_a_flag_overrides_it() -> None:
+    message = config_error(env={"DAPI_MOCK_SERVER_PORT": "70000"}, port=0)
+    assert "DAPI_MOCK_SERVER_PORT" in message and "'port'" in message
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["999.1.1.1", "1.2.3", "", "-bad.example", "bad_name", "a" * 64 + ".example", "localhost."],
+)
+def test_a_host_that_is_no_address_or_name_is_refused(host: str) -> None:
+    assert "'host'" in config_error(env={}, host=host)
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "0.0.0.0", "::1", "::", "localhost", "mock-1.internal", "x1.example"]
+)
+def test_addresses_and_host_names_are_taken(host: str) -> None:
+    assert load(env={}, host=host).host == host
+
+
+@pytest.mark.parametrize("offset", [10**17, -(10**13), -(2**62)])
+def test_a_clock_offset_outside_2000_to_2099_is_refused(offset: int) -> None:
+    message = config_error(env={}, clock_offset_ms=offset)
+    assert "'clock_offset_ms'" in message and "2000-01-01..2099-12-31" in message
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b"[server]\nport = 0\n# caf\xe9\n")
+    assert "not UTF-8" in config_error(path, env={})
+
+
+def test_an_api_key_given_twice_is_a_config_error(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        '[[accounts]]\napi_key = "twice"\nsecret = "a"\n'
+        '[[accounts]]\napi_key = "twice"\nsecret = "b"\n',
+    )
+    assert "accounts[1]: api_key 'twice' is given twice" in config_error(path, env={})
+
+
+def test_an_entry_with_the_demo_key_replaces_the_demo_account(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f'[[accounts]]\napi_key = "{DEMO_API_KEY}"\nsecret = "mine"\n')
+    accounts = load(path, env={}).all_accounts()
+    assert [(a.api_key, a.secret) for a in accounts] == [(DEMO_API_KEY, "mine")]

@@ -78,8 +78,21 @@ def test_each_action_type_parses(action: dict[str, Any], kept: dict[str, Any]) -
         ("not a rule", "JSON object"),
         (rule(extra=1), "unknown key(s): extra"),
         (rule(match="POST"), "match must be an object"),
-        (rule(match={"method": "POST"}), "path must be a non-empty string"),
-        (rule(match={"path": PATH}), "method must be a non-empty string"),
+        (rule(match={"method": "POST"}), "path must be a string of 1 to 1024 characters"),
+        (rule(match={"path": PATH}), "method must be a string of 1 to 16 characters"),
+        (rule(match={"method": "GET", "path": "/" * 1025}), "path must be a string of 1 to 1024"),
+        (
+            rule(match={"method": "GET", "path": PATH, "api_key": "k" * 65}),
+            "api_key must be a string of 1 to 64 characters",
+        ),
+        (
+            rule(action={"type": "error", "status": 503, "code": -1, "msg": "m" * 1025}),
+            "msg must be a string of at most 1024 bytes",
+        ),
+        (
+            rule(action={"type": "apply_then_error", "status": 503, "code": -1, "msg": "é" * 513}),
+            "msg must be a string of at most 1024 bytes",
+        ),
         (rule(match={"method": "POST", "path": PATH, "host": "x"}), "match must be an object"),
         (rule(match={"method": "POST", "path": PATH, "api_key": ""}), "api_key"),
         (rule(action=None), "action.type must be one of"),
@@ -276,3 +289,76 @@ def test_every_counts_matches_even_when_an_older_rule_fires_first() -> None:
     assert book.pick("POST", "/dapi/v1/leverage", None) is first  # second's 1st match
     assert book.pick("POST", "/dapi/v1/leverage", None) is second  # second's 2nd match
     assert book.pick("POST", "/dapi/v1/leverage", None) is None
+
+
+# -- bounded, and indexed by route (docs/behaviour.md#reliability) --------------------------
+
+
+def test_at_most_1000_rules_are_held() -> None:
+    book = FaultBook()
+    for _ in range(1000):
+        book.add(rule())
+    with pytest.raises(FaultRuleError, match="at most 1000 fault rules"):
+        book.add(rule())
+    book.remove(1)
+    assert book.add(rule()).id == 1001  # a refused rule takes no id
+
+
+def test_a_message_of_exactly_1_kib_is_taken() -> None:
+    msg = "é" * 512
+    taken = parse_rule(1, rule(action={"type": "error", "status": 503, "code": -1, "msg": msg}))
+    assert taken.action["msg"] == msg
+
+
+def test_rules_for_other_routes_are_not_looked_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mockserver.faults import FaultRule
+
+    book = FaultBook()
+    for n in range(999):
+        book.add(rule(match={"method": "POST", "path": f"/other/{n}"}))
+    book.add(rule(match={"method": "GET", "path": PATH}))
+    looked_at: list[int] = []
+    original = FaultRule.matches
+
+    def counting(self: FaultRule, *args: Any) -> bool:
+        looked_at.append(self.id)
+        return original(self, *args)
+
+    monkeypatch.setattr(FaultRule, "matches", counting)
+    assert book.pick("POST", PATH, None) is None
+    assert book.pick("GET", PATH, None) is not None
+    assert looked_at == [1000]
+
+
+def test_oldest_first_holds_across_routes_added_in_between() -> None:
+    book = FaultBook()
+    first = book.add(rule(times=1))
+    book.add(rule(match={"method": "GET", "path": "/elsewhere"}))
+    second = book.add(rule(times=1))
+    assert book.pick("POST", PATH, None) is first
+    assert book.pick("POST", PATH, None) is second
+    assert book.pick("POST", PATH, None) is None
+    book.remove(first.id)
+    assert [r["id"] for r in book.rules()] == [2, 3]
+
+
+def test_a_removed_rule_no_longer_fires() -> None:
+    book = FaultBook()
+    added = book.add(rule())
+    book.remove(added.id)
+    assert book.pick("POST", PATH, None) is None
+
+
+def test_may_delay_follows_adds_removals_and_clears_for_its_route_only() -> None:
+    book = FaultBook()
+    assert book.may_delay("POST", PATH) is False
+    delay = book.add(rule(action={"type": "delay", "ms": 1}))
+    book.add(rule())
+    assert book.may_delay("POST", PATH) is True
+    assert book.may_delay("GET", PATH) is False
+    assert book.may_delay("POST", "/dapi/v1/ping") is False
+    book.remove(delay.id)
+    assert book.may_delay("POST", PATH) is False
+    book.add(rule(action={"type": "delay", "ms": 1}))
+    book.clear()
+    assert book.may_delay("POST", PATH) is False

@@ -29,7 +29,7 @@ def journal(client) -> list[dict[str, Any]]:
     response = client.admin("GET", "/requests")
     assert response.status_code == 200
     data = response.get_json()
-    assert list(data) == ["requests"]
+    assert list(data) == ["requests", "last_id"]
     return data["requests"]
 
 
@@ -298,3 +298,54 @@ def test_an_entry_reserved_before_a_clear_is_not_kept_after_it():
     journal.record({"path": "/before-reset"}, before_reset)
     journal.record({"path": "/after-reset"})
     assert [e["path"] for e in journal.entries()] == ["/after-reset"]
+
+
+# -- bounded in bytes, paged (docs/behaviour.md#journal) ----------------------------------
+
+
+def test_a_long_path_and_api_key_are_journaled_cut_to_their_sizes(client):
+    client.get("/dapi/v1/" + "x" * 100_000, api_key="k" * 500)
+    entry = last_entry(client)
+    assert (len(entry["path"]), len(entry["api_key"])) == (1024, 64)
+    assert entry["path"].startswith("/dapi/v1/xxx")
+
+
+def test_since_id_and_limit_page_the_journal_and_last_id_resumes(client):
+    for _ in range(5):
+        client.get("/dapi/v1/ping")
+    page = client.admin("GET", "/requests?since_id=1&limit=2").get_json()
+    assert ([e["id"] for e in page["requests"]], page["last_id"]) == ([4, 5], 5)
+    client.get("/dapi/v1/time")
+    page = client.admin("GET", f"/requests?since_id={page['last_id']}").get_json()
+    assert ([e["path"] for e in page["requests"]], page["last_id"]) == (["/dapi/v1/time"], 6)
+
+
+def test_an_empty_journal_answers_last_id_zero(client):
+    assert client.admin("GET", "/requests").get_json() == {"requests": [], "last_id": 0}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since_id=-1",
+        "since_id=abc",
+        "since_id=1.5",
+        "since_id=",
+        "since_id=%201",
+        "since_id=99999999999999999999",
+        "limit=0",
+        "limit=10001",
+        "limit=",
+        "limit=%EF%BC%91",  # a full-width digit
+    ],
+)
+def test_bad_paging_values_are_400(client, query):
+    response = client.admin("GET", f"/requests?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"].split()[0] in ("since_id", "limit")
+
+
+def test_limit_takes_its_whole_range(client):
+    client.get("/dapi/v1/ping")
+    for limit in (1, 10000):
+        assert len(client.admin("GET", f"/requests?limit={limit}").get_json()["requests"]) == 1

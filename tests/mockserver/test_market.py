@@ -477,10 +477,17 @@ def test_symbols_file_with_a_bad_symbol_name_is_refused(
     ("key", "value", "expected"),
     [
         ("contractType", "FUTURE", "contractType must be PERPETUAL or QUARTERLY"),
-        ("markPrice", "0", "'markPrice' must be above 0"),
+        ("markPrice", "0", "'markPrice' must be a number from 0.00000001 to 1000000000"),
         ("markPrice", "abc", "'markPrice' is not a number"),
         ("contractSize", None, "'contractSize' is missing"),
         ("deliveryDate", "soon", "'deliveryDate' is missing or not a int"),
+        # docs/behaviour.md#symbol-data: every number is range-checked at load
+        ("contractSize", "1e5000", "'contractSize' must be a number from 0.00000001 to 100"),
+        ("contractSize", 0, "'contractSize' must be a number from 0.00000001 to 100"),
+        ("markPrice", "1e120000000", "'markPrice' must be a number from"),
+        ("markPrice", "NaN", "'markPrice' must be a number from"),
+        ("deliveryDate", 10**20, "'deliveryDate' must be ms from 0 to 253402300799999"),
+        ("onboardDate", -1, "'onboardDate' must be ms from 0"),
     ],
 )
 def test_symbols_file_with_a_bad_field_names_the_field(
@@ -529,3 +536,47 @@ def test_perpetual_with_onboard_date_zero_is_refused_at_load_or_listed(
     except MarketDataError:
         return
     assert "XRPUSD_PERP" in market.listing(FROZEN_MS).symbols
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("qtyCap", "1e5000", "'qtyCap' must be a number from 0 to 9223372036854775807"),
+        ("maintMarginRatio", "1.5", "'maintMarginRatio' must be a number from 0 to 1"),
+        ("cum", "-1", "'cum' must be a number from 0"),
+        ("initialLeverage", 10**30, "initialLeverage"),
+    ],
+)
+def test_bracket_numbers_are_range_checked(
+    tmp_path: Path, shipped: dict[str, Any], field: str, value: Any, expected: str
+) -> None:
+    data = copy.deepcopy(shipped)
+    data["contracts"][0]["brackets"][-1][field] = value
+    assert expected in load_error(tmp_path, data)
+
+
+def test_exchange_info_numbers_beyond_a_java_long_are_refused(
+    tmp_path: Path, shipped: dict[str, Any]
+) -> None:
+    data = copy.deepcopy(shipped)
+    data["contracts"][0]["exchangeInfo"]["maxMoveOrderLimit"] = 10**30
+    assert "'exchangeInfo': the number 1e+30 is beyond a Java long" in load_error(tmp_path, data)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"contracts": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", "nested deeper than 16"),
+        (b'{"contracts": ' + b"[" * 20 + b"]" * 20 + b"}", "nested deeper than 16"),
+        (b'{"contracts": "caf\xe9"}', "not UTF-8"),
+        (b'{"contracts": [1' + b"0" * 5000 + b"]}", "not usable JSON"),
+        (b'{"contracts": [NaN]}', "NaN is not a JSON number"),
+    ],
+)
+def test_a_broken_symbols_file_is_one_clear_error(
+    tmp_path: Path, raw: bytes, expected: str
+) -> None:
+    path = tmp_path / "symbols.json"
+    path.write_bytes(raw)
+    with pytest.raises(MarketDataError, match=expected):
+        Market.load(str(path))

@@ -109,11 +109,13 @@ def test_non_loopback_bind_without_token_warns_and_locks_the_control_plane(
 ) -> None:
     with serving(tmp_path, "--quiet", "--host", "0.0.0.0") as served:
         assert served.printed_url.startswith("http://0.0.0.0:")
-        for method, path in [("GET", "/health"), ("POST", "/reset"), ("GET", "/requests")]:
+        for method, path in [("GET", "/clock"), ("POST", "/reset"), ("GET", "/requests")]:
             response = requests.request(method, f"{served.url}/__admin{path}", timeout=5)
             assert response.status_code == 403
             assert response.headers["Content-Type"] == "application/json"
             assert response.json() == NOT_AUTHORIZED
+        health = requests.get(f"{served.url}/__admin/health", timeout=5)
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
         assert requests.get(f"{served.url}/dapi/v1/ping", timeout=5).status_code == 200
         _, stderr = served.stop()
     warning = next(line for line in stderr.splitlines() if "warning" in line)
@@ -125,12 +127,13 @@ def test_non_loopback_bind_with_a_token_opens_the_control_plane_to_it_alone(
 ) -> None:
     config = f'[server]\nadmin_token = "{ADMIN_TOKEN}"\n'
     with serving(tmp_path, "--quiet", "--host", "0.0.0.0", config=config) as served:
-        health = f"{served.url}/__admin/health"
+        clock = f"{served.url}/__admin/clock"
         for headers in ({}, {"X-Admin-Token": "wrong"}, {"X-Admin-Token": ADMIN_TOKEN[:-1]}):
-            response = requests.get(health, headers=headers, timeout=5)
+            response = requests.get(clock, headers=headers, timeout=5)
             assert (response.status_code, response.json()) == (401, NOT_AUTHORIZED)
-        response = requests.get(health, headers={"X-Admin-Token": ADMIN_TOKEN}, timeout=5)
+        response = requests.get(clock, headers={"X-Admin-Token": ADMIN_TOKEN}, timeout=5)
         assert response.status_code == 200
+        assert requests.get(f"{served.url}/__admin/health", timeout=5).status_code == 200
         _, stderr = served.stop()
     assert "warning" not in stderr
 

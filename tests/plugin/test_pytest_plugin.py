@@ -132,7 +132,7 @@ def test_honours_retry_after(dapi_mock):
 
 def test_dirties_the_server(dapi_mock):
     dapi_mock.faults.add({"match": LEVERAGE, "action": ERROR_503})
-    dapi_mock.clock.freeze(1_000_000)
+    dapi_mock.clock.freeze(1_591_702_613_943)
     dapi_mock.accounts.add("extra", secret="extrasecret")
     dapi_mock.positions.seed("BTCUSD_PERP", "10", margin_type="isolated")
     client_for(dapi_mock).session.get(dapi_mock.url + "/dapi/v1/ping", timeout=5)
@@ -268,8 +268,8 @@ import requests
 
 
 def test_the_settings_apply(dapi_mock):
-    assert requests.get(dapi_mock.url + "/__admin/health", timeout=5).status_code == 401
-    dapi_mock.clock.freeze(1_000_000)  # the handle sends the token
+    assert requests.get(dapi_mock.url + "/__admin/clock", timeout=5).status_code == 401
+    dapi_mock.clock.freeze(1_591_702_613_943)  # the handle sends the token
     info = requests.get(dapi_mock.url + "/dapi/v1/exchangeInfo", timeout=5).json()
     assert info["rateLimits"][0]["limit"] == 5
     keys = sorted(a["api_key"] for a in dapi_mock.accounts.list())
