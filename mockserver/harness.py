@@ -108,7 +108,7 @@ def format_errors(errors: list[BaseException]) -> str:
     return "\n".join("".join(traceback.format_exception(e)) for e in errors)
 
 
-class AdminError(RuntimeError):
+class AdminRefused(RuntimeError):
     """The control plane refused a call; the message is its `error` text."""
 
 
@@ -124,11 +124,11 @@ class _Admin:
         response = self.session.request(method, f"{self.url}/__admin{path}", json=body, timeout=10)
         data = response.json()
         if response.status_code != 200:
-            raise AdminError(f"{method} /__admin{path}: {response.status_code} {data}")
+            raise AdminRefused(f"{method} /__admin{path}: {response.status_code} {data}")
         return data
 
 
-class Clock:
+class ClockControl:
     def __init__(self, admin: _Admin) -> None:
         self._admin = admin
 
@@ -263,7 +263,7 @@ class DapiMock:
         self.secret = secret
         self._exchange = exchange
         self._admin = _Admin(url, admin_token, session)
-        self.clock = Clock(self._admin)
+        self.clock = ClockControl(self._admin)
         self.accounts = Accounts(self._admin)
         self.positions = Positions(self._admin, api_key)
         self.faults = Faults(self._admin)

@@ -351,15 +351,15 @@ def test_seeding_without_a_margin_type_leaves_the_symbols(dapi_mock: Any) -> Non
 
 
 def test_control_plane_refusals_raise_admin_error(dapi_mock: Any) -> None:
-    from mockserver.harness import AdminError
+    from mockserver.harness import AdminRefused
 
-    with pytest.raises(AdminError, match="404"):
+    with pytest.raises(AdminRefused, match="404"):
         dapi_mock.accounts.remove("nosuchkey")
-    with pytest.raises(AdminError, match="api_key must name an existing account"):
+    with pytest.raises(AdminRefused, match="api_key must name an existing account"):
         dapi_mock.positions.seed("BTCUSD_PERP", "1", api_key="nosuchkey")
-    with pytest.raises(AdminError, match="hedge mode"):
+    with pytest.raises(AdminRefused, match="hedge mode"):
         dapi_mock.positions.seed("BTCUSD_PERP", "1", position_side="LONG")
-    with pytest.raises(AdminError, match="8 decimals"):
+    with pytest.raises(AdminRefused, match="8 decimals"):
         dapi_mock.balances.set("BTC", "0.123456789")
 
 
