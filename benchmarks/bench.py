@@ -490,7 +490,8 @@ def exchange_path_us(batches: int = 7, calls: int = 2000) -> float:
 
 
 def workers_refused() -> bool:
-    """`serve --workers 2` must refuse: state lives in one process (SPEC 3)."""
+    """`serve --workers 2` must refuse: state lives in one process
+    (docs/behaviour.md#running-it)."""
     done = subprocess.run(
         [*serve_command(), "--port", "0", "--workers", "2"],
         capture_output=True,

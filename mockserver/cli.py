@@ -134,7 +134,7 @@ def serve(args: argparse.Namespace) -> int:
         print(
             "dapi-mock: --workers must be 1: the exchange's state (leverage, positions, "
             "journal, clock, rate counters) lives in one process and is not shared; "
-            "one process serves thousands of requests a second (see README, Performance)",
+            "one process serves thousands of requests a second (see docs/performance.md)",
             file=sys.stderr,
         )
         return 2

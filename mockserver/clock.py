@@ -1,4 +1,5 @@
-"""The mock clock: real time plus an offset, or frozen at a chosen instant (SPEC 4)."""
+"""The mock clock: real time plus an offset, or frozen at a chosen instant
+(docs/behaviour.md#control-plane)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Binance's error answers: one exception type, one factory per row of SPEC 1.3.
+"""Binance's error answers: one exception type, one factory per row of
+docs/behaviour.md#error-table.
 
 Every rejection the exchange gives is an `ExchangeError` carrying the HTTP
 status, Binance's numeric code and its message, plus a `reason` in plain words

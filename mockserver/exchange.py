@@ -381,7 +381,7 @@ def setup_from_config(account: AccountConfig) -> AccountSetup:
     )
 
 
-# -- endpoint handlers (SPEC 2) ----------------------------------------------------------
+# -- endpoint handlers (docs/behaviour.md#endpoints) -----------------------------------------------
 
 
 def _symbol_named(request: Request, name: str) -> Symbol:

@@ -1,4 +1,5 @@
-"""Fault rules: match a request, pick whether it fires, say what to do instead (SPEC 5)."""
+"""Fault rules: match a request, pick whether it fires, say what to do instead
+(docs/behaviour.md#faults)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Symbols, leverage brackets and the maxQty rule (SPEC 2.1-2.3).
+"""Symbols, leverage brackets and the maxQty rule
+(docs/behaviour.md#symbol-data, #brackets, #quarterly-delivery, #exchange-info).
 
 Contracts come from a JSON file (the shipped `data/coinm_symbols.json` or a
 user's `symbols_file`). PERPETUAL entries are listed as they are; QUARTERLY

@@ -1,4 +1,5 @@
-"""Raw query string and body bytes -> Binance parameters (SPEC 1 and 1.1).
+"""Raw query string and body bytes -> Binance parameters
+(docs/behaviour.md#parameters, #signatures).
 
 Binance reads the query string and the body alike as form-urlencoded
 parameters, whatever the Content-Type says. The signature is checked against
@@ -84,7 +85,8 @@ def _elements(part: bytes, where: str) -> list[tuple[str, str]]:
 
 
 def _decode_part(part: bytes, where: str, check_symbol: bool) -> list[tuple[str, str]]:
-    """One part's parameters, decoded and then checked (all -1100, SPEC 1.3)."""
+    """One part's parameters, decoded and then checked (all -1100,
+    docs/behaviour.md#error-table)."""
     decoded = _elements(part, where)
     for name, value in decoded:
         if not name:
@@ -114,7 +116,7 @@ def _without_trailing_signature(part: bytes) -> tuple[bytes, bool]:
 
 
 def parse(query: bytes, body: bytes, max_params: int, check_symbol: bool = False) -> Params:
-    """Parse one request's raw query and body, in SPEC 1.3's order of checks.
+    """Parse one request's raw query and body, in the order of docs/behaviour.md#order-of-checks.
 
     `check_symbol` applies the symbol pattern (-1100) for endpoints that take one.
     """

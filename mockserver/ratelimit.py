@@ -1,4 +1,5 @@
-"""Request weight per client IP and minute of the mock clock; 429, then 418 (SPEC 1.4)."""
+"""Request weight per client IP and minute of the mock clock; 429, then 418
+(docs/behaviour.md#rate-limits)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Who is calling and whether they may: API keys, the timing window, signatures (SPEC 1.1-1.2).
+"""Who is calling and whether they may: API keys, the timing window, signatures
+(docs/behaviour.md#signatures, #timing).
 
 This is the server's own reading of Binance's signing rules; the reference
 client in `contracts/signing.py` implements them separately, so each checks
@@ -104,7 +105,8 @@ def authenticate(
     server_time_ms: int,
     recv_window_max: int,
 ) -> Account:
-    """Run the SIGNED checks in SPEC 1.3's order; return the caller's account."""
+    """Run the SIGNED checks in the order of
+    docs/behaviour.md#order-of-checks; return the caller's account."""
     if not headers_api_key or not API_KEY_FORM.fullmatch(headers_api_key):
         why = (
             "X-MBX-APIKEY header missing or empty"

@@ -1,4 +1,5 @@
-"""The control plane, /__admin: clock, accounts, positions, journal, faults (SPEC 4).
+"""The control plane, /__admin: clock, accounts, positions, journal, faults
+(docs/behaviour.md#control-plane).
 
 JSON in, JSON out; errors are `{"error": "..."}`. Not journaled, not weighted,
 and it never returns a secret.

@@ -1,4 +1,4 @@
-"""The control plane: health, reset, clock, accounts (SPEC 4)."""
+"""The control plane: health, reset, clock, accounts (docs/behaviour.md#control-plane)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""clock: real time plus an offset, frozen, advanced, reset (SPEC 4)."""
+"""clock: real time plus an offset, frozen, advanced, reset (docs/behaviour.md#control-plane)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""config.load: defaults < TOML file < environment < flags, and what it refuses (SPEC 3)."""
+"""config.load: defaults < TOML file < environment < flags, and what it refuses
+(docs/behaviour.md#settings)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""faults: rule validation, when rules fire, and which one (SPEC 5)."""
+"""faults: rule validation, when rules fire, and which one (docs/behaviour.md#faults)."""
 
 from __future__ import annotations
 

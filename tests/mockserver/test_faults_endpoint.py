@@ -1,4 +1,5 @@
-"""Fault rules over /__admin/faults (SPEC 5): every action, every "when", seen in the journal.
+"""Fault rules over /__admin/faults
+(docs/behaviour.md#faults): every action, every "when", seen in the journal.
 
 The socket-level actions (drop, delay, malformed) run on the live server of the
 `dapi_mock` fixture; the rest on the Flask test client.

@@ -1,4 +1,4 @@
-"""journal: a bounded log of requests with increasing ids (SPEC 4)."""
+"""journal: a bounded log of requests with increasing ids (docs/behaviour.md#journal)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ SPOT_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SPOT_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
 
-# -- SPEC 1.1's test vectors, clock frozen at their timestamps ---------------------------
+# -- docs/behaviour.md#signatures' test vectors, clock frozen at their timestamps ------------------
 
 
 @pytest.fixture
@@ -443,7 +443,7 @@ def test_an_unexpected_exception_is_500_1000_and_logged(client, monkeypatch, cap
     assert client.exchange.unexpected_error_count == 1
 
 
-# -- the order of checks (SPEC 1.3) -------------------------------------------------------
+# -- docs/behaviour.md#order-of-checks ------------------------------------------------------
 
 
 def test_illegal_characters_come_before_the_api_key(client):

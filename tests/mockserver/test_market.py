@@ -22,7 +22,7 @@ from mockserver.market import (
     parse_contracts,
     plain_decimal,
 )
-from tests.spec_tables import SPEC_TABLES, spec_table
+from tests.published_tables import PUBLISHED_TABLES, published_table
 
 FROZEN_MS = 1591702613943  # 2020-06-09
 
@@ -57,16 +57,16 @@ TABLES = shipped_tables()
 
 
 def test_shipped_file_has_exactly_the_spec_symbol_tables() -> None:
-    assert sorted(TABLES) == sorted(SPEC_TABLES)
+    assert sorted(TABLES) == sorted(PUBLISHED_TABLES)
 
 
-@pytest.mark.parametrize("name", sorted(SPEC_TABLES))
+@pytest.mark.parametrize("name", sorted(PUBLISHED_TABLES))
 def test_shipped_table_equals_spec_2_2(name: str) -> None:
     shipped = [
         (b.initial_leverage, b.qty_floor, b.qty_cap, b.maint_margin_ratio, b.cum)
         for b in TABLES[name]
     ]
-    assert shipped == list(spec_table(SPEC_TABLES[name]))
+    assert shipped == list(published_table(PUBLISHED_TABLES[name]))
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))

@@ -1,4 +1,5 @@
-"""The endpoints clients call around the leverage change (SPEC 2, 2.3, 2.4)."""
+"""The endpoints clients call around the leverage change
+(docs/behaviour.md#endpoints, #exchange-info, #position-risk)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""params.parse and parse_long: raw query/body bytes -> Binance parameters (SPEC 1, 1.1, 1.3)."""
+"""params.parse and parse_long: raw query/body bytes -> Binance parameters
+(docs/behaviour.md#parameters, #values, #error-table)."""
 
 from __future__ import annotations
 

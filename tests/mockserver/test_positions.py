@@ -1,4 +1,5 @@
-"""Seeded positions: /__admin/positions, positionRisk rows (SPEC 2.4), -2027 and -4150."""
+"""Seeded positions: /__admin/positions, positionRisk rows
+(docs/behaviour.md#position-risk), -2027 and -4150."""
 
 from __future__ import annotations
 

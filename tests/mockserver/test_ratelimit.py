@@ -1,4 +1,4 @@
-"""ratelimit: weight per IP and mock-clock minute; 429, then 418 (SPEC 1.4)."""
+"""ratelimit: weight per IP and mock-clock minute; 429, then 418 (docs/behaviour.md#rate-limits)."""
 
 from __future__ import annotations
 

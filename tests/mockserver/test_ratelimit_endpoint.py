@@ -1,4 +1,5 @@
-"""Request weight over HTTP (SPEC 1.4): the header, 429 then 418, windows of the mock clock."""
+"""Request weight over HTTP
+(docs/behaviour.md#rate-limits): the header, 429 then 418, windows of the mock clock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""security: accounts, signatures and authenticate()'s order of checks (SPEC 1.1-1.3)."""
+"""security: accounts, signatures and authenticate()'s order of checks
+(docs/behaviour.md#signatures, #timing, #order-of-checks)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from mockserver.security import (
 )
 from tests.helpers import COINM_SECRET, SPOT_KEY, SPOT_SECRET, hmac_hex
 
-# SPEC 1.1's vectors: (secret, query, body, timestamp, signature)
+# docs/behaviour.md#signatures: Binance's vectors: (secret, query, body, timestamp, signature)
 HMAC_VECTORS = [
     (
         COINM_SECRET,
@@ -393,7 +394,7 @@ def test_check_timing_boundaries() -> None:
         check_timing(NOW - 5001, 5000, NOW)
 
 
-# -- authenticate: SPEC 1.3's order ---------------------------------------------------------
+# -- authenticate: docs/behaviour.md#order-of-checks -----------------------------------------------
 
 
 def test_bad_key_form_is_reported_before_a_stale_timestamp() -> None:

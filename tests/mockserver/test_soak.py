@@ -1,6 +1,6 @@
 """benchmarks/soak.py works: a 5 s run starts a server, loads it, samples RSS, gives a verdict.
 
-Whether memory is flat is the 60 s `make soak`'s question (numbers in README);
+Whether memory is flat is the 60 s `make soak`'s question (numbers in docs/performance.md);
 this only proves the tool runs end to end, so it asserts no timing or verdict.
 """
 

@@ -1,4 +1,5 @@
-"""state.Store: leverage rules of SPEC 2.1 / 1.3 (-4028, -2027, -4150) and what it remembers."""
+"""state.Store: leverage rules of
+docs/behaviour.md#change-leverage (-4028, -2027, -4150) and what it remembers."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from contracts import strategies as S
 from contracts.client import ApiError, DapiClient
 from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
 from mockserver.harness import DapiMock, MockServer, format_errors
-from tests.spec_tables import SPEC_TABLES, Cell, spec_table
+from tests.published_tables import PUBLISHED_TABLES, Cell, published_table
 
 STEPS = {"ci": 20, "dev": 60}.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), 20)
 
@@ -36,7 +36,7 @@ START_MS = (1_577_836_800_000, 2_082_758_400_000)  # 2020-01-01 .. 2036-01-01
 DAY_MS = 86_400_000
 
 
-TABLES = {name: spec_table(text) for name, text in SPEC_TABLES.items()}
+TABLES = {name: published_table(text) for name, text in PUBLISHED_TABLES.items()}
 
 
 def max_qty(table: tuple[Cell, ...], leverage: int) -> Decimal:

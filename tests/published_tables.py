@@ -1,12 +1,14 @@
-"""SPEC 2.2's bracket tables, copied verbatim, for the tests that check the shipped data."""
+"""The published COIN-M bracket tables
+(docs/behaviour.md#brackets), copied verbatim, for the tests that check the shipped data."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import NamedTuple
 
-# SPEC 2.2, copied verbatim: `initialLeverage: qtyFloor-qtyCap: maintMarginRatio: cum`.
-SPEC_TABLES = {
+# docs/behaviour.md#brackets, copied verbatim, each cell
+# `initialLeverage: qtyFloor-qtyCap: maintMarginRatio: cum`.
+PUBLISHED_TABLES = {
     "BTCUSD_PERP": "125:0-5:0.004:0 | 100:5-10:0.005:0.005 | 50:10-25:0.01:0.055 | "
     "20:25-150:0.025:0.43 | 10:150-400:0.05:4.18 | 5:400-950:0.1:24.18 | "
     "4:950-1200:0.125:47.93 | 3:1200-1600:0.15:77.93 | 2:1600-2400:0.25:237.93 | "
@@ -32,8 +34,8 @@ class Cell(NamedTuple):
     cum: Decimal
 
 
-def spec_table(text: str) -> tuple[Cell, ...]:
-    """One SPEC_TABLES value as cells, in bracket order."""
+def published_table(text: str) -> tuple[Cell, ...]:
+    """One PUBLISHED_TABLES value as cells, in bracket order."""
     cells = []
     for cell in text.split(" | "):
         leverage, quantities, mmr, cum = cell.split(":")
