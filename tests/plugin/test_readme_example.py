@@ -11,7 +11,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def test_the_readme_pytest_example_passes(tmp_path: Path) -> None:
     text = README.read_text(encoding="utf-8")
-    start = text.index("```python\n", text.index("Runnable as it stands")) + len("```python\n")
+    start = text.index("```python\n", text.index("<!-- pytest-example:")) + len("```python\n")
     example = tmp_path / "test_example.py"
     example.write_text(text[start : text.index("```", start)], encoding="utf-8")
     result = subprocess.run(
