@@ -165,9 +165,10 @@ class Exchange:
 
     def handle(self, call: Call, endpoint: Endpoint | None, route_status: int = 200) -> Answer:
         """Answer one request; `endpoint` is None for an unknown path or wrong method."""
+        resets_seen = self.holds.resets
         fault = self.faults.pick(call.method, call.path, call.api_key) if endpoint else None
         try:
-            answer = self._answer(call, endpoint, route_status, fault)
+            answer = self._answer(call, endpoint, route_status, fault, resets_seen)
         except Exception as exc:  # a bug: answered like Binance, logged in full, kept
             answer = self.unexpected(exc, call.method, call.path)
         if fault is not None:
@@ -194,12 +195,17 @@ class Exchange:
         return answer
 
     def _answer(
-        self, call: Call, endpoint: Endpoint | None, route_status: int, fault: FaultRule | None
+        self,
+        call: Call,
+        endpoint: Endpoint | None,
+        route_status: int,
+        fault: FaultRule | None,
+        resets_seen: int,
     ) -> Answer:
         """The order of checks (docs/behaviour.md#order-of-checks), top to bottom."""
         if endpoint is None:
             return Answer.of_error(errors.route_invalid(call.path, call.method, route_status))
-        early = self._early_fault(fault, call) if fault is not None else None
+        early = self._early_fault(fault, call, resets_seen) if fault is not None else None
         if early is not None:
             if early.journaled:  # a request a reset dropped leaves no trace, not even weight
                 self.limiter.charge(call.client_ip, endpoint.weight(None), self.clock.now_ms())
@@ -277,14 +283,14 @@ class Exchange:
 
     # -- faults (docs/behaviour.md#faults) -----------------------------------------------
 
-    def _early_fault(self, fault: FaultRule, call: Call) -> Answer | None:
+    def _early_fault(self, fault: FaultRule, call: Call, resets_seen: int) -> Answer | None:
         """Faults that act before validation: error, rate_limit, drop, and a delay's hold.
         None: the request goes on to be answered normally."""
         action = fault.action
         kind = action["type"]
         why = f"fault rule {fault.id}: {kind}"
         if kind == "delay":
-            end = self.holds.hold(action["ms"] / 1000, call.client_gone)
+            end = self.holds.hold(action["ms"] / 1000, call.client_gone, resets_seen)
             if end is HoldEnd.RESET:
                 return Answer.dropped(f"{why}: dropped by a reset", fault.id, journaled=False)
             if end is HoldEnd.CLIENT_GONE:

@@ -29,20 +29,21 @@ class Holds:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._resets = 0
+        self.resets = 0  # how many resets so far: a request notes it when it arrives
         self._shutting_down = False
         self.held = 0
 
-    def hold(self, seconds: float, client_gone: Callable[[], bool]) -> HoldEnd:
+    def hold(self, seconds: float, client_gone: Callable[[], bool], resets_seen: int) -> HoldEnd:
+        """Wait out a delay for a request that arrived when `resets_seen` resets had
+        happened; a reset since then (even before the hold began) drops it."""
         deadline = time.monotonic() + seconds
         with self._changed:
-            resets_at_start = self._resets
             self.held += 1
             try:
                 while True:
                     if self._shutting_down:
                         return HoldEnd.SHUTDOWN
-                    if self._resets != resets_at_start:
+                    if self.resets != resets_seen:
                         return HoldEnd.RESET
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -56,7 +57,7 @@ class Holds:
     def drop_all(self) -> None:
         """A reset: every request held now is dropped."""
         with self._changed:
-            self._resets += 1
+            self.resets += 1
             self._changed.notify_all()
 
     def release_all(self) -> None:
