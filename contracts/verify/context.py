@@ -257,10 +257,17 @@ class Context:
         api_key = "verify" + secrets.token_hex(8)
         secret = secrets.token_hex(32)
         admin.accounts.add(api_key, secret=secret, **setup)
+        run = self.wire
         wire = Wire(
-            self.wire.base_url, api_key, HmacAuth(api_key, secret), timeout=self.wire.timeout
+            run.base_url,
+            api_key,
+            HmacAuth(api_key, secret),
+            timeout=run.timeout,
+            pacing=run.pacing,
+            sleep=run.sleep,
+            on_wait=run.on_wait,
         )
-        wire.offset_ms = self.wire.offset_ms
+        wire.offset_ms, wire.weight_limit = run.offset_ms, run.weight_limit
         wire.trips = self.wire.trips  # the run's record shows these requests too
         try:
             yield admin, wire
