@@ -69,6 +69,76 @@ class PositionRisk:
     update_time: int
 
 
+@dataclass(frozen=True)
+class AccountAsset:
+    """An `assets` row of GET /dapi/v1/account (amounts in the margin asset, as Decimal)."""
+
+    asset: str
+    wallet_balance: Decimal
+    unrealized_profit: Decimal
+    margin_balance: Decimal
+    maint_margin: Decimal
+    initial_margin: Decimal
+    position_initial_margin: Decimal
+    open_order_initial_margin: Decimal
+    max_withdraw_amount: Decimal
+    cross_wallet_balance: Decimal
+    cross_un_pnl: Decimal
+    available_balance: Decimal
+    update_time: int
+
+
+@dataclass(frozen=True)
+class AccountPosition:
+    """A `positions` row of GET /dapi/v1/account (``isolated`` is the margin type)."""
+
+    symbol: str
+    position_amt: Decimal
+    initial_margin: Decimal
+    maint_margin: Decimal
+    unrealized_profit: Decimal
+    position_initial_margin: Decimal
+    open_order_initial_margin: Decimal
+    leverage: int
+    isolated: bool
+    position_side: str
+    entry_price: Decimal
+    break_even_price: Decimal | None
+    max_qty: Decimal
+    update_time: int
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """Answer of GET /dapi/v1/account."""
+
+    assets: tuple[AccountAsset, ...]
+    positions: tuple[AccountPosition, ...]
+    can_deposit: bool
+    can_trade: bool
+    can_withdraw: bool
+    fee_tier: int
+    update_time: int
+
+    def asset(self, name: str) -> AccountAsset | None:
+        """The row of margin asset `name`, if the answer has one."""
+        return next((a for a in self.assets if a.asset == name), None)
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    """A row of GET /dapi/v1/balance."""
+
+    account_alias: str
+    asset: str
+    balance: Decimal
+    withdraw_available: Decimal
+    cross_wallet_balance: Decimal
+    cross_un_pnl: Decimal
+    available_balance: Decimal
+    update_time: int
+
+
 class ShapeError(ValueError):
     """Raised by the parsers below; turned into MalformedResponse with context."""
 
@@ -127,6 +197,12 @@ def _decimal_from_number(value: Any, what: str) -> Decimal:
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
     raise ShapeError(f"{what}: expected a JSON number, got {value!r}")
+
+
+def _as_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ShapeError(f"{what}: expected a JSON boolean, got {value!r}")
+    return value
 
 
 def _bool_from_str(value: Any, what: str) -> bool:
@@ -225,3 +301,98 @@ def parse_exchange_info(value: Any) -> dict[str, Any]:
         _as_str(_field(as_dict(row, "symbol row"), "symbol"), "symbol")
     as_list(_field(info, "rateLimits"), "rateLimits")
     return info
+
+
+def parse_acknowledgement(value: Any) -> None:
+    """docs/behaviour.md#margin-type and #position-mode: a change answers code 200."""
+    row = as_dict(value, "change answer")
+    if _field(row, "code") != 200:
+        raise ShapeError(f"change answer: expected code 200, got {row.get('code')!r}")
+
+
+def parse_position_mode(value: Any) -> bool:
+    """docs/behaviour.md#position-mode: true is hedge mode, false one-way."""
+    row = as_dict(value, "positionSide/dual answer")
+    return _as_bool(_field(row, "dualSidePosition"), "dualSidePosition")
+
+
+def _parse_account_asset(value: Any) -> AccountAsset:
+    row = as_dict(value, "account asset")
+
+    def dec(key: str) -> Decimal:
+        return _decimal_from_str(_field(row, key), key)
+
+    return AccountAsset(
+        asset=_as_str(_field(row, "asset"), "asset"),
+        wallet_balance=dec("walletBalance"),
+        unrealized_profit=dec("unrealizedProfit"),
+        margin_balance=dec("marginBalance"),
+        maint_margin=dec("maintMargin"),
+        initial_margin=dec("initialMargin"),
+        position_initial_margin=dec("positionInitialMargin"),
+        open_order_initial_margin=dec("openOrderInitialMargin"),
+        max_withdraw_amount=dec("maxWithdrawAmount"),
+        cross_wallet_balance=dec("crossWalletBalance"),
+        cross_un_pnl=dec("crossUnPnl"),
+        available_balance=dec("availableBalance"),
+        update_time=_as_int(_field(row, "updateTime"), "updateTime"),
+    )
+
+
+def _parse_account_position(value: Any) -> AccountPosition:
+    row = as_dict(value, "account position")
+
+    def dec(key: str) -> Decimal:
+        return _decimal_from_str(_field(row, key), key)
+
+    return AccountPosition(
+        symbol=_as_str(_field(row, "symbol"), "symbol"),
+        position_amt=dec("positionAmt"),
+        initial_margin=dec("initialMargin"),
+        maint_margin=dec("maintMargin"),
+        unrealized_profit=dec("unrealizedProfit"),
+        position_initial_margin=dec("positionInitialMargin"),
+        open_order_initial_margin=dec("openOrderInitialMargin"),
+        leverage=_int_from_str(_field(row, "leverage"), "leverage"),
+        isolated=_as_bool(_field(row, "isolated"), "isolated"),
+        position_side=_as_str(_field(row, "positionSide"), "positionSide"),
+        entry_price=dec("entryPrice"),
+        break_even_price=_optional_decimal(row, "breakEvenPrice"),
+        max_qty=dec("maxQty"),
+        update_time=_as_int(_field(row, "updateTime"), "updateTime"),
+    )
+
+
+def parse_account(value: Any) -> AccountInfo:
+    """docs/behaviour.md#account."""
+    row = as_dict(value, "account answer")
+    return AccountInfo(
+        assets=tuple(_parse_account_asset(a) for a in as_list(_field(row, "assets"), "assets")),
+        positions=tuple(
+            _parse_account_position(p) for p in as_list(_field(row, "positions"), "positions")
+        ),
+        can_deposit=_as_bool(_field(row, "canDeposit"), "canDeposit"),
+        can_trade=_as_bool(_field(row, "canTrade"), "canTrade"),
+        can_withdraw=_as_bool(_field(row, "canWithdraw"), "canWithdraw"),
+        fee_tier=_as_int(_field(row, "feeTier"), "feeTier"),
+        update_time=_as_int(_field(row, "updateTime"), "updateTime"),
+    )
+
+
+def parse_balance_row(value: Any) -> BalanceRow:
+    """docs/behaviour.md#balance."""
+    row = as_dict(value, "balance row")
+
+    def dec(key: str) -> Decimal:
+        return _decimal_from_str(_field(row, key), key)
+
+    return BalanceRow(
+        account_alias=_as_str(_field(row, "accountAlias"), "accountAlias"),
+        asset=_as_str(_field(row, "asset"), "asset"),
+        balance=dec("balance"),
+        withdraw_available=dec("withdrawAvailable"),
+        cross_wallet_balance=dec("crossWalletBalance"),
+        cross_un_pnl=dec("crossUnPnl"),
+        available_balance=dec("availableBalance"),
+        update_time=_as_int(_field(row, "updateTime"), "updateTime"),
+    )

@@ -1,7 +1,8 @@
 """`dapi-contract`: verify a server against the contract, or fuzz a client against the mock.
 
     dapi-contract verify-server BASE_URL --api-key K (--secret S | --private-key-file F)
-                                [--examples N] [--seed S] [--mock-rules] [--only A,B] ...
+                                [--examples N] [--seed S] [--mock-rules]
+                                [--change-account-settings] [--only A,B] ...
     dapi-contract fuzz-client [--scenarios N] [--seed S] [--key-types hmac,rsa,ed25519]
                               [--only A,B] [--slow-ms MS] [--time-limit S] ... -- CMD [ARGS...]
 
@@ -32,8 +33,10 @@ Each property is checked on --examples drawn requests, repeatable with --seed.
 Portable properties use only Binance's routes and few requests, keep to half of
 the weight limit the server publishes (waiting for the next minute when needed,
 and saying so) and honour Retry-After. With --mock-rules the mock's own choices
-where Binance is silent are checked too; they may use the mock's /__admin. Every
-leverage the run changed is put back at the end."""
+where Binance is silent are checked too; they may use the mock's /__admin. With
+--change-account-settings the properties that change the account's position mode
+or a margin type run too; a real account with open orders skips them. Every
+leverage, margin type and position mode the run changed is put back at the end."""
 
 FUZZ_DESCRIPTION = """\
 Run a client against an in-process mock once per scenario while the kit varies
@@ -68,6 +71,7 @@ def _properties_epilog() -> str:
     rows = [f"  {DISCOVERY:<{width}}  always first; rule {DISCOVERY_RULE}: {DISCOVERY_STATEMENT}"]
     for p in PROPERTIES:
         flag = "  [--mock-rules]" if p.mock_rules else ""
+        flag += "  [--change-account-settings]" if p.changes_settings else ""
         rows.append(f"  {p.name:<{width}}  rule {p.rule}: {p.statement}{flag}")
     return (
         f"properties ({len(PROPERTIES) + 1}; rules as named in dapi-mock's "
@@ -124,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--mock-rules",
         action="store_true",
         help="also check the mock's own choices where Binance is silent (uses /__admin)",
+    )
+    verify.add_argument(
+        "--change-account-settings",
+        action="store_true",
+        help="also check the properties that change the account's position mode or a margin "
+        "type; each puts back what it changed",
     )
     verify.add_argument(
         "--admin-token",
@@ -216,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 examples=args.examples,
                 seed=args.seed,
                 mock_rules=args.mock_rules,
+                change_account_settings=args.change_account_settings,
                 admin_token=args.admin_token or os.environ.get("DAPI_MOCK_ADMIN_TOKEN", ""),
                 timeout=args.timeout,
                 properties=args.only,

@@ -34,6 +34,10 @@ import requests
 from requests.auth import AuthBase
 
 from contracts.answers import (
+    AccountAsset,
+    AccountInfo,
+    AccountPosition,
+    BalanceRow,
     LeverageBracket,
     LeverageChange,
     PairBrackets,
@@ -42,10 +46,14 @@ from contracts.answers import (
     SymbolBrackets,
     as_dict,
     as_list,
+    parse_account,
+    parse_acknowledgement,
+    parse_balance_row,
     parse_exchange_info,
     parse_leverage_change,
     parse_pair_brackets,
     parse_position,
+    parse_position_mode,
     parse_server_time,
     parse_symbol_brackets,
 )
@@ -63,9 +71,13 @@ from contracts.errors import (
     InvalidSignature,
     InvalidSymbol,
     IpBanned,
+    LeverageCapExceeded,
     MalformedResponse,
     MissingParameter,
+    NoChangeNeeded,
     NotFound,
+    OpenOrdersExist,
+    PositionExists,
     RateLimited,
     RequestTimeout,
     ServerError,
@@ -78,11 +90,15 @@ from contracts.signing import HmacAuth, PrivateKeyInput, auth_from_private_key
 
 # The errors and answers are importable from here too: the client raises and returns them.
 __all__ = [
+    "AccountAsset",
+    "AccountInfo",
+    "AccountPosition",
     "ApiError",
     "ApiKeyFormatInvalid",
     "ApiKeyRejected",
     "AuthError",
     "BadRequest",
+    "BalanceRow",
     "ClientError",
     "DapiClient",
     "DapiError",
@@ -93,11 +109,16 @@ __all__ = [
     "InvalidSymbol",
     "IpBanned",
     "LeverageBracket",
+    "LeverageCapExceeded",
     "LeverageChange",
     "MalformedResponse",
+    "MarginType",
     "MissingParameter",
+    "NoChangeNeeded",
     "NotFound",
+    "OpenOrdersExist",
     "PairBrackets",
+    "PositionExists",
     "PositionRisk",
     "RateLimited",
     "RequestTimeout",
@@ -110,6 +131,7 @@ __all__ = [
 ]
 
 ParamsIn: TypeAlias = Literal["query", "body", "split"]
+MarginType: TypeAlias = Literal["ISOLATED", "CROSSED"]
 ParamValue: TypeAlias = str | int | Decimal | bool | None
 Params: TypeAlias = Mapping[str, ParamValue] | Sequence[tuple[str, ParamValue]]
 
@@ -287,6 +309,53 @@ class DapiClient:
             [("pair", pair), ("marginAsset", margin_asset)],
             True,
             lambda v: [parse_position(r) for r in as_list(v, "positionRisk")],
+        )
+
+    def change_margin_type(self, symbol: str, margin_type: MarginType) -> None:
+        """POST /dapi/v1/marginType (TRADE): "ISOLATED" or "CROSSED" for `symbol`.
+
+        Raises NoChangeNeeded (-4046) when the symbol already has that margin type, and
+        PositionExists (-4048) or OpenOrdersExist (-4047) when it cannot change now. The
+        value is sent as given, so a server's answer to another one can be seen too.
+        """
+        self._typed(
+            "POST",
+            "/dapi/v1/marginType",
+            [("symbol", symbol), ("marginType", margin_type)],
+            True,
+            parse_acknowledgement,
+        )
+
+    def change_position_mode(self, dual_side_position: bool) -> None:
+        """POST /dapi/v1/positionSide/dual (TRADE): hedge mode (True) or one-way (False).
+
+        Raises NoChangeNeeded (-4059) when the account is already in that mode, and
+        PositionExists (-4068) or OpenOrdersExist (-4067) when it cannot change now.
+        """
+        self._typed(
+            "POST",
+            "/dapi/v1/positionSide/dual",
+            [("dualSidePosition", dual_side_position)],
+            True,
+            parse_acknowledgement,
+        )
+
+    def position_mode(self) -> bool:
+        """GET /dapi/v1/positionSide/dual (USER_DATA, weight 30): True in hedge mode."""
+        return self._typed("GET", "/dapi/v1/positionSide/dual", None, True, parse_position_mode)
+
+    def account(self) -> AccountInfo:
+        """GET /dapi/v1/account (USER_DATA, weight 5): balances per asset, position rows."""
+        return self._typed("GET", "/dapi/v1/account", None, True, parse_account)
+
+    def balance(self) -> list[BalanceRow]:
+        """GET /dapi/v1/balance (USER_DATA): one row per margin asset."""
+        return self._typed(
+            "GET",
+            "/dapi/v1/balance",
+            None,
+            True,
+            lambda v: [parse_balance_row(r) for r in as_list(v, "balance")],
         )
 
     def spot_ping(self) -> None:

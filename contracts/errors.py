@@ -17,7 +17,12 @@
         │   │   ├── MissingParameter         -1102
         │   │   ├── InvalidParameter         -1130
         │   │   ├── InvalidSymbol            -1121
-        │   │   └── InvalidLeverage          -4028
+        │   │   ├── InvalidLeverage          -4028
+        │   │   ├── NoChangeNeeded           -4046 margin type, -4059 position mode: already so
+        │   │   ├── OpenOrdersExist          -4047 margin type, -4067 position mode: open orders
+        │   │   ├── PositionExists           -4048 margin type, -4068 position mode: a position
+        │   │   └── LeverageCapExceeded      -4194 -4200 -4201 -4202: above the account's cap
+        │   │                                (.max_leverage, or None when the text names none)
         │   ├── AuthError             401, any other code
         │   │   ├── ApiKeyFormatInvalid      -2014
         │   │   └── ApiKeyRejected           -2015
@@ -33,11 +38,16 @@ comes with (400 or 401); otherwise the class follows the status.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import ClassVar
 
 import requests
 from requests.structures import CaseInsensitiveDict
+
+# The cap as each text names it: "a maximum leverage of 10" (-4201), "More than 20x
+# leverage" (-4200), "leverage over 20x" (-4194), "cannot exceed 20" (-4202).
+_CAP_IN_TEXT = re.compile(r"(?:maximum leverage of |over |exceed )(\d+)|(\d+)x leverage")
 
 
 class DapiError(Exception):
@@ -129,6 +139,41 @@ class InvalidLeverage(BadRequest):
     """-4028: leverage outside 1 .. the symbol's maximum."""
 
 
+class NoChangeNeeded(BadRequest):
+    """-4046 / -4059: the margin type or position mode is already the one asked for.
+
+    A set-up sequence that only needs the setting to hold may treat it as success.
+    """
+
+
+class OpenOrdersExist(BadRequest):
+    """-4047 / -4067: open orders forbid changing the margin type or position mode."""
+
+
+class PositionExists(BadRequest):
+    """-4048 / -4068: an open position forbids changing the margin type or position mode."""
+
+
+class LeverageCapExceeded(BadRequest):
+    """-4194, -4200, -4201, -4202: the account may not use this much leverage.
+
+    ``max_leverage`` is the cap the message names (the number in -4201's text, 20 in the
+    others'), or None when the text names none.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: int | None,
+        msg: str,
+        headers: Mapping[str, str] | None = None,
+        response: requests.Response | None = None,
+    ) -> None:
+        super().__init__(status, code, msg, headers, response)
+        found = _CAP_IN_TEXT.search(msg)
+        self.max_leverage = int(next(g for g in found.groups() if g)) if found else None
+
+
 class AuthError(ClientError):
     """HTTP 401: the API key was not accepted."""
 
@@ -185,6 +230,16 @@ _BY_CODE: dict[int, type[ApiError]] = {
     -1130: InvalidParameter,
     -1121: InvalidSymbol,
     -4028: InvalidLeverage,
+    -4046: NoChangeNeeded,
+    -4059: NoChangeNeeded,
+    -4047: OpenOrdersExist,
+    -4067: OpenOrdersExist,
+    -4048: PositionExists,
+    -4068: PositionExists,
+    -4194: LeverageCapExceeded,
+    -4200: LeverageCapExceeded,
+    -4201: LeverageCapExceeded,
+    -4202: LeverageCapExceeded,
     -2014: ApiKeyFormatInvalid,
     -2015: ApiKeyRejected,
 }

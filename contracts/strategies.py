@@ -132,6 +132,35 @@ def parameter_values() -> st.SearchStrategy[str]:
     return st.text(_KEY_CHARS, min_size=1, max_size=12)
 
 
+#: docs/behaviour.md#margin-type: the values marginType takes, exactly so.
+MARGIN_TYPES = ("ISOLATED", "CROSSED")
+#: docs/behaviour.md#leverage-cap: the rules an account's cap may name.
+LEVERAGE_CAP_RULES = ("country", "new_account", "kyc", "position_limit")
+
+
+def bad_margin_types() -> st.SearchStrategy[str]:
+    """A marginType other than ISOLATED/CROSSED: the names in other cases, then any word."""
+    near = st.sampled_from(("isolated", "crossed", "Isolated", "CROSS", "cross", "BOTH"))
+    words = st.text(_KEY_CHARS + "_-", min_size=1, max_size=12)
+    return st.one_of(near, words).filter(lambda v: v not in MARGIN_TYPES)
+
+
+def bad_position_modes() -> st.SearchStrategy[str]:
+    """A dualSidePosition other than true/false in any letter case ("1", "yes", ...)."""
+    near = st.sampled_from(("1", "0", "yes", "no", "hedge", "truee", "t"))
+    words = st.text(_KEY_CHARS + "_-", min_size=1, max_size=8)
+    return st.one_of(near, words).filter(lambda v: v.lower() not in ("true", "false"))
+
+
+def leverage_caps() -> st.SearchStrategy[tuple[str, int]]:
+    """(rule, cap) of a capped account: country caps at 1-124, the other rules at 20."""
+    return st.sampled_from(LEVERAGE_CAP_RULES).flatmap(
+        lambda rule: st.tuples(
+            st.just(rule), st.integers(1, 124) if rule == "country" else st.just(20)
+        )
+    )
+
+
 def unlisted_symbols(listed: Sequence[str]) -> st.SearchStrategy[str]:
     """Well-formed symbols that are not listed: other pairs, delivered quarters."""
     candidates = st.one_of(

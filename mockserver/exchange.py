@@ -336,6 +336,13 @@ class Exchange:
 
     # -- views of state ----------------------------------------------------------------
 
+    def listing_now(self) -> Listing:
+        """The symbols listed at the mock clock's now; a delivered symbol's state goes first,
+        so that the control plane never meets it (docs/behaviour.md#quarterly-delivery)."""
+        listing = self.market.listing(self.clock.now_ms())
+        self.store.forget_delisted(listing)
+        return listing
+
     def state_view(self) -> dict[str, Any]:
         """What GET /__admin/state shows: clock, accounts' trading state, fault rules."""
         now_ms = self.clock.now_ms()
@@ -352,9 +359,7 @@ class Exchange:
 
     def listed_symbol(self, name: str) -> Symbol:
         """A symbol listed now (the control plane's arrangements); KeyError when not."""
-        listing = self.market.listing(self.clock.now_ms())
-        self.store.forget_delisted(listing)
-        return listing.symbols[name]
+        return self.listing_now().symbols[name]
 
     def seed_position(
         self,

@@ -68,7 +68,8 @@ DOCUMENTED_ERRORS: tuple[tuple[str, int, int, str], ...] = (
     ("illegal-characters-1100", 400, -1100, "Illegal characters found in a parameter."),
     ("duplicate-parameter-1101", 400, -1101, "Duplicate values for a parameter detected."),
     ("api-key-format-2014", 401, -2014, "API-key format invalid."),
-    ("api-key-rejected-2015", 401, -2015, "Invalid API-key, IP, or permissions for action."),
+    # Futures sends -2015 without the final period (spot keeps it).
+    ("api-key-rejected-2015", 401, -2015, "Invalid API-key, IP, or permissions for action"),
     (
         "mandatory-parameter-1102",
         400,
@@ -104,6 +105,12 @@ DOCUMENTED_ERRORS: tuple[tuple[str, int, int, str], ...] = (
         "Exceeded the maximum allowable position at current leverage.",
     ),
     (
+        "leverage-cap-4201",
+        400,
+        -4201,
+        "Users in your location/country can only access a maximum leverage of 10",
+    ),
+    (
         "isolated-reduction-4150",
         400,
         -4150,
@@ -113,8 +120,9 @@ DOCUMENTED_ERRORS: tuple[tuple[str, int, int, str], ...] = (
         "too-many-requests-1003",
         429,
         -1003,
-        "Too many requests; current limit is 2400 requests per minute. Please use the "
-        "websocket for live updates to avoid polling the API.",
+        # The client runs against a mock on 127.0.0.1, the address the text names.
+        "Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. Please "
+        "use the websocket for live updates to avoid polling the API.",
     ),
     ("unknown-error-500", 500, -1000, "An unknown error occured while processing the request."),
     (

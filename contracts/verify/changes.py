@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import secrets
 from decimal import Decimal
 
 from hypothesis import strategies as st
 
 from contracts import strategies as S
-from contracts.signing import HmacAuth
 from contracts.verify.context import Context, Draw, Violation, draw_symbol
-from contracts.verify.wire import Wire
 
 
 def check_valid_requests_succeed(ctx: Context, draw: Draw) -> None:
@@ -107,15 +104,8 @@ def check_repeating_a_change_is_harmless(ctx: Context, draw: Draw) -> None:
 
 
 def check_fresh_account_starts_at_20(ctx: Context, draw: Draw) -> None:
-    admin = ctx.admin()
-    api_key = "verify" + secrets.token_hex(8)
-    secret = secrets.token_hex(32)
-    admin.accounts.add(api_key, secret=secret)
-    fresh = Wire(ctx.wire.base_url, api_key, HmacAuth(api_key, secret), timeout=ctx.wire.timeout)
-    fresh.offset_ms = ctx.wire.offset_ms
-    try:
+    with ctx.scratch_account() as (_, fresh):
         trip = fresh.call("GET", "/dapi/v1/positionRisk")
-        ctx.wire.trips.append(trip)
         rows = ctx.expect_ok(trip, "positionRisk of a fresh account")
         for row in rows:
             view = ctx.symbols.get(row.get("symbol"))
@@ -128,10 +118,6 @@ def check_fresh_account_starts_at_20(ctx: Context, draw: Draw) -> None:
                     f"maxQty {row.get('maxQty')} (expected 20x, {expected})",
                     [trip],
                 )
-    finally:
-        fresh.close()
-        admin.accounts.remove(api_key)
-        admin.close()
 
 
 def check_same_leverage_again_succeeds(ctx: Context, draw: Draw) -> None:

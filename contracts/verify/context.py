@@ -7,7 +7,9 @@ the requests the properties share; `Property` names one statement and its check.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -15,9 +17,18 @@ from typing import Any
 from hypothesis import strategies as st
 
 from contracts import strategies as S
-from contracts.verify.wire import LEVERAGE_PATH, Roundtrip, Wire
+from contracts.signing import HmacAuth
+from contracts.verify.wire import (
+    LEVERAGE_PATH,
+    MARGIN_TYPE_PATH,
+    POSITION_MODE_PATH,
+    Roundtrip,
+    Wire,
+)
 
 SIGNED_READS = ("positionRisk", "leverageBracket")
+#: docs/behaviour.md#position-risk: how a row names the margin type marginType sets.
+MARGIN_TYPE_OF_ROW = {"cross": "CROSSED", "isolated": "ISOLATED"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,10 @@ class SymbolView:
         return max(fitting, key=lambda b: b.number).qty_cap if fitting else None
 
 
+class NotApplicable(Exception):
+    """The property cannot be checked on this account (e.g. open orders): a skip, with why."""
+
+
 class Violation(AssertionError):
     """A property does not hold; carries the requests that show it."""
 
@@ -62,11 +77,17 @@ class Context:
     wire: Wire
     mock_rules: bool
     admin_token: str = ""
+    change_settings: bool = False  # may change the account's position mode and margin types
     symbols: dict[str, SymbolView] = field(default_factory=dict)
     leverage: dict[str, int] = field(default_factory=dict)  # what each symbol is at now
     original: dict[str, int] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
     draws: list[str] = field(default_factory=list)
+    # Position configuration as last seen, and as the run found it (to put it back).
+    mode: bool | None = None
+    original_mode: bool | None = None
+    margin: dict[str, str] = field(default_factory=dict)  # "ISOLATED" or "CROSSED"
+    original_margin: dict[str, str] = field(default_factory=dict)
 
     @property
     def free(self) -> list[str]:
@@ -141,6 +162,74 @@ class Context:
             raise Violation("positionRisk did not answer a list", [trip])
         return {str(r.get("symbol")): r for r in rows if isinstance(r, dict)}, trip
 
+    def position_list(self, pair: str | None = None) -> tuple[list[dict[str, Any]], Roundtrip]:
+        """Every positionRisk row (hedge mode: BOTH, LONG and SHORT per symbol)."""
+        trip = self.wire.call("GET", "/dapi/v1/positionRisk", [("pair", pair)] if pair else [])
+        rows = self.expect_ok(trip, "GET /dapi/v1/positionRisk")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise Violation("positionRisk did not answer a list of rows", [trip])
+        return rows, trip
+
+    def read_mode(self) -> tuple[bool, Roundtrip]:
+        """GET positionSide/dual: True in hedge mode; the first read is what gets put back."""
+        trip = self.wire.call("GET", POSITION_MODE_PATH)
+        body = self.expect_ok(trip, f"GET {POSITION_MODE_PATH}")
+        dual = body.get("dualSidePosition") if isinstance(body, dict) else None
+        if not isinstance(dual, bool):
+            raise Violation("dualSidePosition is not a JSON boolean", [trip])
+        # What this run set wins over a read: a server that reads back wrongly must not stop
+        # the run from putting back what it changed.
+        if self.original_mode is None:
+            self.mode = self.original_mode = dual
+        return dual, trip
+
+    def read_margin_types(self, pair: str | None = None) -> tuple[dict[str, str], Roundtrip]:
+        """Each symbol's margin type as positionRisk shows it ("ISOLATED" or "CROSSED")."""
+        rows, trip = self.position_list(pair)
+        found: dict[str, set[str]] = {}
+        for row in rows:
+            shown = MARGIN_TYPE_OF_ROW.get(str(row.get("marginType")))
+            if shown is None:
+                raise Violation(
+                    f"marginType {row.get('marginType')!r} is not cross or isolated", [trip]
+                )
+            found.setdefault(str(row.get("symbol")), set()).add(shown)
+        types = {}
+        for symbol, shown_types in found.items():
+            if len(shown_types) > 1:
+                # docs/behaviour.md#margin-type: one margin type covers both sides of a symbol.
+                raise Violation(f"{symbol}'s rows show different margin types", [trip])
+            (types[symbol],) = shown_types
+            if symbol not in self.original_margin:  # as in read_mode: what was set wins
+                self.margin[symbol] = self.original_margin[symbol] = types[symbol]
+        return types, trip
+
+    def change_mode(self, dual: bool, placement: S.Placement = "body") -> Roundtrip:
+        value = "true" if dual else "false"
+        trip = self.wire.call("POST", POSITION_MODE_PATH, [("dualSidePosition", value)], placement)
+        if trip.status == 200:
+            self.mode = dual
+        return trip
+
+    def change_margin_type(
+        self, symbol: str, margin_type: str, placement: S.Placement = "body"
+    ) -> Roundtrip:
+        trip = self.wire.call(
+            "POST", MARGIN_TYPE_PATH, [("symbol", symbol), ("marginType", margin_type)], placement
+        )
+        if trip.status == 200:
+            self.margin[symbol] = margin_type
+        return trip
+
+    def not_blocked_by_orders(self, trip: Roundtrip, rule: str, what: str) -> None:
+        """docs/behaviour.md#position-configuration: open orders (-4047/-4067) block a change on
+        a real account; the mock has no orders, so the property cannot be checked there."""
+        if trip.code in (-4047, -4067):
+            raise NotApplicable(
+                f"the server answered {trip.code}: the account has open orders, so {what} "
+                f"cannot change (rule {rule}); cancel them to check this"
+            )
+
     def check_leverage_unchanged(self, symbols: Sequence[str], because: str) -> None:
         """positionRisk still shows what this run last set: rejected requests changed nothing."""
         known = [s for s in symbols if s in self.leverage]
@@ -161,6 +250,32 @@ class Context:
 
         return DapiMock(self.wire.base_url, "", "", self.admin_token)
 
+    @contextmanager
+    def scratch_account(self, **setup: Any) -> Iterator[tuple[Any, Wire]]:
+        """A new HMAC account on the mock (its /__admin), removed afterwards: (admin, wire)."""
+        admin = self.admin()
+        api_key = "verify" + secrets.token_hex(8)
+        secret = secrets.token_hex(32)
+        admin.accounts.add(api_key, secret=secret, **setup)
+        run = self.wire
+        wire = Wire(
+            run.base_url,
+            api_key,
+            HmacAuth(api_key, secret),
+            timeout=run.timeout,
+            pacing=run.pacing,
+            sleep=run.sleep,
+            on_wait=run.on_wait,
+        )
+        wire.offset_ms, wire.weight_limit = run.offset_ms, run.weight_limit
+        wire.trips = self.wire.trips  # the run's record shows these requests too
+        try:
+            yield admin, wire
+        finally:
+            wire.close()
+            admin.accounts.remove(api_key)
+            admin.close()
+
 
 Draw = Callable[[st.SearchStrategy[Any], str], Any]
 
@@ -174,6 +289,7 @@ class Property:
     statement: str  # the rule in a sentence, for users who only have the installed kit
     check: Callable[[Context, Draw], None]
     mock_rules: bool = False
+    changes_settings: bool = False  # changes position mode or margin type: needs the flag
     needs_symbols: bool = True
     once: bool = False
     before: Callable[[Context], None] | None = None

@@ -3,7 +3,9 @@
 Portable properties use only Binance's routes, so they hold for Binance itself
 (testnet included). Properties marked ``mock_rules`` rest on the mock's own
 choices where Binance is silent: they run only with ``--mock-rules`` and may use
-the mock's /__admin control plane.
+the mock's /__admin control plane. Properties marked ``changes_settings`` change
+the account's position mode or a margin type: they run only with
+``--change-account-settings`` and put back what they changed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ from contracts.verify.changes import (
     check_repeating_a_change_is_harmless,
     check_same_leverage_again_succeeds,
     check_valid_requests_succeed,
+)
+from contracts.verify.configuration import (
+    check_account_matches_position_risk,
+    check_bad_margin_type_is_1130,
+    check_bad_position_mode_is_1130,
+    check_balance_matches_account,
+    check_leverage_cap_is_enforced,
+    check_margin_type_no_change_is_4046,
+    check_margin_type_reads_back,
+    check_open_position_blocks_changes,
+    check_position_mode_no_change_is_4059,
+    check_position_mode_reads_back,
 )
 from contracts.verify.context import Property, state_unchanged, sync_time
 from contracts.verify.parameters import (
@@ -85,6 +99,60 @@ PROPERTIES: tuple[Property, ...] = (
         "change-leverage",
         "repeating a change leaves the leverage and maxQty of the first",
         check_repeating_a_change_is_harmless,
+    ),
+    Property(
+        "account_matches_position_risk",
+        "account",
+        "GET account answers a schema-valid body with a position row for each side "
+        "positionRisk shows (BOTH in one-way mode; BOTH, LONG and SHORT in hedge mode), with "
+        "the same amount, leverage and margin type",
+        check_account_matches_position_risk,
+        needs_symbols=False,
+        once=True,
+    ),
+    Property(
+        "balance_matches_account",
+        "balance",
+        "GET balance answers schema-valid rows under one account alias, each asset with the "
+        "wallet balance the account answer shows",
+        check_balance_matches_account,
+        needs_symbols=False,
+        once=True,
+    ),
+    Property(
+        "margin_type_no_change_is_4046",
+        "margin-type",
+        "asking for the margin type a symbol already has is answered 400 -4046 'No need to "
+        "change margin type.' and changes nothing",
+        check_margin_type_no_change_is_4046,
+    ),
+    Property(
+        "position_mode_no_change_is_4059",
+        "position-mode",
+        "asking for the position mode the account is in is answered 400 -4059 'No need to "
+        "change position side.' and changes nothing",
+        check_position_mode_no_change_is_4059,
+        needs_symbols=False,
+        once=True,
+    ),
+    Property(
+        "margin_type_reads_back",
+        "margin-type",
+        "a margin type change answers 200 success, every positionRisk and account row of the "
+        "symbol shows it, and changing back restores it",
+        check_margin_type_reads_back,
+        changes_settings=True,
+        once=True,
+    ),
+    Property(
+        "position_mode_reads_back",
+        "position-mode",
+        "a position mode change answers 200 success, positionSide/dual reads it back, "
+        "positionRisk shows that mode's sides, and changing back restores it",
+        check_position_mode_reads_back,
+        changes_settings=True,
+        needs_symbols=False,
+        once=True,
     ),
     Property(
         "leverage_below_one_is_4028",
@@ -158,6 +226,43 @@ PROPERTIES: tuple[Property, ...] = (
         check_misplaced_signature_is_1022,
         mock_rules=True,
         after=state_unchanged,
+    ),
+    Property(
+        "bad_margin_type_is_1130",
+        "margin-type",
+        "a marginType other than exactly ISOLATED or CROSSED is answered 400 -1130 and "
+        "changes nothing",
+        check_bad_margin_type_is_1130,
+        mock_rules=True,
+    ),
+    Property(
+        "bad_position_mode_is_1130",
+        "position-mode",
+        "a dualSidePosition other than true or false (any letter case) is answered 400 -1130 "
+        "and changes nothing",
+        check_bad_position_mode_is_1130,
+        mock_rules=True,
+        needs_symbols=False,
+    ),
+    Property(
+        "open_position_blocks_setting_changes",
+        "position-configuration",
+        "with a position open on a symbol, changing its margin type is answered 400 -4048 and "
+        "the position mode 400 -4068, and neither changes (on an account made for the check)",
+        check_open_position_blocks_changes,
+        mock_rules=True,
+        needs_symbols=False,
+        once=True,
+    ),
+    Property(
+        "leverage_cap_is_enforced",
+        "leverage-cap",
+        "an account capped at N starts at most at Nx, may set Nx, and is refused N+1 with its "
+        "rule's code and text, after the symbol's own range (-4028) (on accounts made for the "
+        "check)",
+        check_leverage_cap_is_enforced,
+        mock_rules=True,
+        needs_symbols=False,
     ),
 )
 PROPERTY_NAMES = tuple(p.name for p in PROPERTIES)

@@ -20,7 +20,14 @@ from hypothesis import strategies as st
 
 from contracts.reporting import Progress, Report, Verdict
 from contracts.signing import HmacAuth, SigningAuth, auth_from_private_key
-from contracts.verify.context import Context, Property, PublishedBracket, SymbolView, Violation
+from contracts.verify.context import (
+    Context,
+    NotApplicable,
+    Property,
+    PublishedBracket,
+    SymbolView,
+    Violation,
+)
 from contracts.verify.properties import (
     DISCOVERY,
     DISCOVERY_RULE,
@@ -69,15 +76,18 @@ def discover(ctx: Context) -> list[Roundtrip]:
         )
         if brackets:
             ctx.symbols[name] = SymbolView(name, trading[name], brackets)
-    rows, trip = ctx.position_rows()
+    rows, trip = ctx.position_list()
     trips.append(trip)
-    for name, row in rows.items():
-        view = ctx.symbols.get(name)
+    for row in rows:
+        view = ctx.symbols.get(str(row.get("symbol")))
         if view is None:
             continue
-        view.position_amt = Decimal(str(row.get("positionAmt", "0")))
+        # Hedge mode shows a row per side: a symbol is held when any side is open.
+        amount = Decimal(str(row.get("positionAmt", "0")))
+        if amount != 0:
+            view.position_amt = amount
         if str(row.get("leverage", "")).isdigit():
-            ctx.leverage[name] = ctx.original[name] = int(row["leverage"])
+            ctx.leverage[view.name] = ctx.original[view.name] = int(row["leverage"])
     if not ctx.symbols:
         raise Violation("the server lists no TRADING symbol with brackets", trips)
     return trips
@@ -143,6 +153,12 @@ def run_property(prop: Property, ctx: Context, examples: int, seed: int) -> Verd
             f"{prop.reason}. Binance does not document this; it is the mock's choice, "
             "checked only with --mock-rules",
         )
+    if prop.changes_settings and not ctx.change_settings:
+        return verdict(
+            "skip",
+            f"{prop.reason}. Not checked: it changes the account's position mode or margin "
+            "type (and puts it back); run with --change-account-settings to check it",
+        )
     if prop.needs_symbols and not ctx.free:
         return verdict(
             "skip",
@@ -161,6 +177,8 @@ def run_property(prop: Property, ctx: Context, examples: int, seed: int) -> Verd
     except Violation as exc:
         lines = [line for trip in exc.trips for line in trip.line().splitlines()]
         return verdict("fail", f"{exc.message} ({prop.reason})", lines)
+    except NotApplicable as exc:
+        return verdict("skip", f"{prop.reason}. Not checked: {exc}")
     except WireAbort as exc:
         return verdict("error", str(exc))
     except Exception as exc:
@@ -211,6 +229,7 @@ def verify_server(
     examples: int = 5,
     seed: int | None = None,
     mock_rules: bool = False,
+    change_account_settings: bool = False,
     admin_token: str = "",
     timeout: float = 10.0,
     properties: Sequence[str] | None = None,
@@ -221,7 +240,9 @@ def verify_server(
     """Check every property against the server at `base_url`; the report says which held.
 
     Raises ValueError on bad arguments and ServerUnreachable when nothing
-    answers at `base_url`. `pacing=False` never waits for the next weight
+    answers at `base_url`. `change_account_settings` lets the properties that change the
+    account's position mode or a margin type run (each puts back what it changed, and the
+    run puts back anything left over). `pacing=False` never waits for the next weight
     window: only for a server without a weight limit (a mock run with
     weight_per_minute = 0), since the limit the server publishes is Binance's.
     """
@@ -242,13 +263,18 @@ def verify_server(
         "verify-server",
         base_url,
         seed,
-        {"examples": examples, "mock_rules": mock_rules, "key_type": type(signer).__name__},
+        {
+            "examples": examples,
+            "mock_rules": mock_rules,
+            "change_account_settings": change_account_settings,
+            "key_type": type(signer).__name__,
+        },
     )
     show = Progress(len(chosen) + 1, progress)
     wire = Wire(
         base_url, api_key, signer, timeout=timeout, pacing=pacing, sleep=sleep, on_wait=show.note
     )
-    ctx = Context(wire, mock_rules, admin_token)
+    ctx = Context(wire, mock_rules, admin_token, change_settings=change_account_settings)
     started = time.perf_counter()
     try:
         why = wire.unreachable()
@@ -257,6 +283,7 @@ def verify_server(
         show.line(
             f"verify-server {base_url}: {len(chosen) + 1} properties ({DISCOVERY} first), "
             f"{examples} examples each, seed {seed}{', mock rules' if mock_rules else ''}"
+            f"{', changing account settings' if change_account_settings else ''}"
         )
         show.start(DISCOVERY, DISCOVERY_STATEMENT)
         discovery = _discovery_verdict(ctx)
@@ -304,8 +331,25 @@ def _discovery_verdict(ctx: Context) -> Verdict:
 
 
 def _restore(ctx: Context) -> list[str]:
-    """Put back the leverage each changed symbol had before the run (best effort)."""
-    restored = []
+    """Put back each leverage, margin type and the position mode as the run found them
+    (best effort: a property that changes one puts it back itself, this catches the rest)."""
+    restored: list[str] = []
+    for symbol, margin_type in sorted(ctx.original_margin.items()):
+        if ctx.margin.get(symbol) == margin_type:
+            continue
+        try:
+            trip = ctx.change_margin_type(symbol, margin_type)
+        except WireAbort:
+            return restored
+        if trip.status == 200:
+            restored.append(f"{symbol} marginType={margin_type}")
+    if ctx.original_mode is not None and ctx.mode != ctx.original_mode:
+        try:
+            trip = ctx.change_mode(ctx.original_mode)
+        except WireAbort:
+            return restored
+        if trip.status == 200:
+            restored.append(f"dualSidePosition={'true' if ctx.original_mode else 'false'}")
     for symbol, original in sorted(ctx.original.items()):
         if ctx.leverage.get(symbol) == original:
             continue

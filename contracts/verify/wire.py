@@ -26,6 +26,10 @@ LIVE_WEIGHT_PER_MINUTE = 2400
 #: Share of the server's weight limit this runner uses before it waits for the next minute.
 WEIGHT_BUDGET = 0.5
 LEVERAGE_PATH = "/dapi/v1/leverage"
+MARGIN_TYPE_PATH = "/dapi/v1/marginType"
+POSITION_MODE_PATH = "/dapi/v1/positionSide/dual"
+#: docs/behaviour.md#rate-limits: the reads that weigh more than 1, paced for before sending.
+HEAVY_WEIGHTS = {("GET", POSITION_MODE_PATH): 30, ("GET", "/dapi/v1/account"): 5}
 
 
 @dataclass
@@ -197,7 +201,8 @@ class Wire:
         ones. Otherwise the run stops (WireAbort) rather than risk a ban.
         """
         for _ in range(3):
-            if self.pace() and rebuild is not None:
+            heavier = HEAVY_WEIGHTS.get((method, path), 1) - 1
+            if self.pace(reserve=heavier) and rebuild is not None:
                 query, body = rebuild()
             trip = self._send_once(method, path, query, body, api_key)
             if trip.status not in (418, 429):

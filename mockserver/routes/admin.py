@@ -234,6 +234,7 @@ def accounts_add() -> Response:
     if not isinstance(secret if secret is not None else public_key, str):
         raise AdminError(400, "secret and public_key must be strings")
     exchange = exchange_of(current_app)
+    exchange.listing_now()  # a delivered symbol's positions must not block a mode change
     try:
         account = (
             hmac_account(api_key, secret)
@@ -355,8 +356,10 @@ def position_mode_set() -> Response:
     data = _body(("api_key", "dualSidePosition"))
     api_key = _account_key(data)
     dual_side_position = _boolean(data, "dualSidePosition")
+    exchange = exchange_of(current_app)
+    exchange.listing_now()  # a delivered symbol's positions must not block the change
     try:
-        exchange_of(current_app).store.set_position_mode(api_key, dual_side_position)
+        exchange.store.set_position_mode(api_key, dual_side_position)
     except SetupError as exc:
         raise AdminError(400, str(exc)) from None
     return jsonify(status="ok")

@@ -16,10 +16,14 @@ from contracts.client import (
     DapiClient,
     IllegalCharacters,
     InvalidLeverage,
+    InvalidParameter,
     InvalidSignature,
     InvalidSymbol,
+    LeverageCapExceeded,
     MissingParameter,
+    NoChangeNeeded,
     NotFound,
+    PositionExists,
     RateLimited,
     ServerError,
     TimestampOutsideWindow,
@@ -508,3 +512,133 @@ def test_get_is_retried_on_a_dropped_connection(
 
     assert client.server_time() > 0
     assert len(_journal(dapi_mock, "/dapi/v1/time")) == 2
+
+
+# --- the set-up sequence (docs/behaviour.md#position-configuration) ---------------------------
+
+
+def test_a_bots_set_up_sequence_reads_back_every_change(connect: Callable[..., DapiClient]) -> None:
+    client = connect()
+    assert client.position_mode() is False  # one-way at the start
+
+    client.change_position_mode(True)
+    client.change_margin_type("ETHUSD_PERP", "ISOLATED")
+    client.change_leverage("ETHUSD_PERP", 10)
+
+    assert client.position_mode() is True
+    eth = [r for r in client.position_risk(pair="ETHUSD") if r.symbol == "ETHUSD_PERP"]
+    # Hedge mode: BOTH, LONG and SHORT, one margin type and leverage for the symbol.
+    assert [(r.position_side, r.margin_type, r.leverage) for r in eth] == [
+        ("BOTH", "isolated", 10),
+        ("LONG", "isolated", 10),
+        ("SHORT", "isolated", 10),
+    ]
+    rows = [p for p in client.account().positions if p.symbol == "ETHUSD_PERP"]
+    assert [(p.position_side, p.isolated, p.leverage) for p in rows] == [
+        ("BOTH", True, 10),
+        ("LONG", True, 10),
+        ("SHORT", True, 10),
+    ]
+
+
+def test_asking_again_is_a_typed_no_change_with_binances_text(
+    connect: Callable[..., DapiClient],
+) -> None:
+    client = connect()
+    client.change_margin_type("BTCUSD_PERP", "ISOLATED")
+
+    with pytest.raises(ApiError) as margin:
+        client.change_margin_type("BTCUSD_PERP", "ISOLATED")
+    with pytest.raises(ApiError) as mode:
+        client.change_position_mode(False)
+
+    # ccxt raises MarginModeAlreadySet only on this exact text (docs/behaviour.md#margin-type).
+    _assert_error(margin.value, NoChangeNeeded, 400, -4046, "No need to change margin type.")
+    _assert_error(mode.value, NoChangeNeeded, 400, -4059, "No need to change position side.")
+
+
+def test_an_open_position_blocks_both_changes(
+    dapi_mock: Any, connect: Callable[..., DapiClient]
+) -> None:
+    dapi_mock.positions.seed("BTCUSD_PERP", 5)
+    client = connect()
+
+    with pytest.raises(ApiError) as margin:
+        client.change_margin_type("BTCUSD_PERP", "ISOLATED")
+    with pytest.raises(ApiError) as mode:
+        client.change_position_mode(True)
+
+    _assert_error(
+        margin.value,
+        PositionExists,
+        400,
+        -4048,
+        "Margin type cannot be changed if there exists position.",
+    )
+    _assert_error(
+        mode.value,
+        PositionExists,
+        400,
+        -4068,
+        "Position side cannot be changed if there exists position.",
+    )
+    client.change_margin_type("ETHUSD_PERP", "ISOLATED")  # another symbol is free
+    assert client.position_mode() is False
+
+
+def test_a_margin_type_not_in_the_enum_is_1130(connect: Callable[..., DapiClient]) -> None:
+    with pytest.raises(ApiError) as caught:
+        connect().change_margin_type("BTCUSD_PERP", "isolated")  # type: ignore[arg-type]
+
+    _assert_error(
+        caught.value,
+        InvalidParameter,
+        400,
+        -1130,
+        "Data sent for parameter 'marginType' is not valid.",
+    )
+
+
+def test_account_and_balance_show_the_wallet_as_set(
+    dapi_mock: Any, connect: Callable[..., DapiClient], frozen: int
+) -> None:
+    dapi_mock.balances.set("BTC", "2.5")
+    client = connect(clock_ms=_at(frozen))
+
+    account = client.account()
+    balance = {row.asset: row for row in client.balance()}
+
+    btc, eth = account.asset("BTC"), account.asset("ETH")
+    assert btc is not None and eth is not None
+    assert (btc.wallet_balance, btc.available_balance, btc.update_time) == (
+        Decimal("2.5"),
+        Decimal("2.5"),
+        frozen,
+    )
+    assert eth.wallet_balance == Decimal(10)  # the demo account's start
+    assert sorted(balance) == ["BTC", "ETH"]
+    assert (balance["BTC"].balance, balance["BTC"].update_time) == (Decimal("2.5"), frozen)
+    assert len({row.account_alias for row in balance.values()}) == 1
+    assert {p.symbol for p in account.positions} == {r.symbol for r in client.position_risk()}
+
+
+@pytest.mark.parametrize(
+    ("rule", "cap", "code"),
+    [
+        ("country", 10, -4201),
+        ("kyc", 20, -4194),
+        ("new_account", 20, -4200),
+        ("position_limit", 20, -4202),
+    ],
+)
+def test_leverage_over_the_accounts_cap_is_a_typed_error_naming_the_cap(
+    dapi_mock: Any, connect: Callable[..., DapiClient], rule: str, cap: int, code: int
+) -> None:
+    dapi_mock.accounts.add("capped", secret="s3cret", max_leverage=cap, max_leverage_rule=rule)
+    client = connect(api_key="capped", secret="s3cret")
+
+    assert client.change_leverage("BTCUSD_PERP", cap).leverage == cap
+    with pytest.raises(LeverageCapExceeded) as caught:
+        client.change_leverage("BTCUSD_PERP", cap + 1)
+
+    assert (caught.value.status, caught.value.code, caught.value.max_leverage) == (400, code, cap)

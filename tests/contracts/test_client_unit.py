@@ -32,9 +32,13 @@ from contracts.client import (
     InvalidSignature,
     InvalidSymbol,
     IpBanned,
+    LeverageCapExceeded,
     MalformedResponse,
     MissingParameter,
+    NoChangeNeeded,
     NotFound,
+    OpenOrdersExist,
+    PositionExists,
     RateLimited,
     RequestTimeout,
     ServerError,
@@ -465,8 +469,30 @@ def test_4xx_is_never_retried(make: Any) -> None:
         (400, -1121, "Invalid symbol.", InvalidSymbol),
         (400, -4028, "Leverage 101 is not valid", InvalidLeverage),
         (400, -2027, "Exceeded the maximum allowable position at current leverage.", BadRequest),
+        (400, -4046, "No need to change margin type.", NoChangeNeeded),
+        (400, -4059, "No need to change position side.", NoChangeNeeded),
+        (
+            400,
+            -4047,
+            "Margin type cannot be changed if there exists open orders.",
+            OpenOrdersExist,
+        ),
+        (
+            400,
+            -4067,
+            "Position side cannot be changed if there exists open orders.",
+            OpenOrdersExist,
+        ),
+        (400, -4048, "Margin type cannot be changed if there exists position.", PositionExists),
+        (400, -4068, "Position side cannot be changed if there exists position.", PositionExists),
+        (
+            400,
+            -4201,
+            "Users in your location/country can only access a maximum leverage of 10",
+            LeverageCapExceeded,
+        ),
         (401, -2014, "API-key format invalid.", ApiKeyFormatInvalid),
-        (401, -2015, "Invalid API-key, IP, or permissions for action.", ApiKeyRejected),
+        (401, -2015, "Invalid API-key, IP, or permissions for action", ApiKeyRejected),
         (401, -1002, "You are not authorized to execute this request.", AuthError),
         (404, -5000, "Path /dapi/v1/nope, Method GET is invalid", NotFound),
         (405, -5000, "Path /dapi/v1/leverage, Method GET is invalid", NotFound),
@@ -476,6 +502,7 @@ def test_4xx_is_never_retried(make: Any) -> None:
         # A code arriving with an unexpected status is classed by the status.
         (401, -1021, "odd", AuthError),
         (503, -4028, "odd", ServerError),
+        (429, -4046, "odd", RateLimited),
     ],
 )
 def test_error_answers_map_to_typed_exceptions(
@@ -493,6 +520,41 @@ def test_error_answers_map_to_typed_exceptions(
     assert error.response is not None
     assert str(code) in str(error)
     assert client.used_weight == 7
+
+
+@pytest.mark.parametrize(
+    ("code", "msg", "cap"),
+    [
+        (-4201, "Users in your location/country can only access a maximum leverage of 10", 10),
+        (
+            -4200,
+            "More than 20x leverage is available 30 days after Futures account registration.",
+            20,
+        ),
+        (
+            -4194,
+            "Intermediate Personal Verification is required for adjusting leverage over 20x.",
+            20,
+        ),
+        (
+            -4202,
+            "Current symbol leverage cannot exceed 20 when using position limit adjustment "
+            "service.",
+            20,
+        ),
+        (-4201, "Users in your location/country can only access a maximum leverage of %s", None),
+    ],
+)
+def test_a_leverage_cap_error_names_the_cap_its_text_gives(
+    make: Any, code: int, msg: str, cap: int | None
+) -> None:
+    client, _, _ = make(Reply(400, {"code": code, "msg": msg}))
+
+    with pytest.raises(LeverageCapExceeded) as caught:
+        client.change_leverage("BTCUSD_PERP", 50)
+
+    assert caught.value.code == code
+    assert caught.value.max_leverage == cap
 
 
 def test_error_body_that_is_not_binance_json_keeps_the_text(make: Any) -> None:
@@ -807,3 +869,180 @@ def test_the_bytes_on_the_wire_are_the_bytes_that_were_signed() -> None:
         assert b"BTC+USD%2F%E2%82%AC~%2A" in payload
         expected = hmac_hex(payload, SECRET)
         assert signature.decode() == expected
+
+
+# --- the set-up sequence: margin type, position mode, account, balance ----------
+
+SUCCESS = {"code": 200, "msg": "success"}
+ASSET_ROW = {
+    "asset": "BTC",
+    "walletBalance": "1.50000000",
+    "unrealizedProfit": "0.00000000",
+    "marginBalance": "1.50000000",
+    "maintMargin": "0.00000000",
+    "initialMargin": "0.00000000",
+    "positionInitialMargin": "0.00000000",
+    "openOrderInitialMargin": "0.00000000",
+    "maxWithdrawAmount": "1.50000000",
+    "crossWalletBalance": "1.50000000",
+    "crossUnPnl": "0.00000000",
+    "availableBalance": "1.50000000",
+    "updateTime": 1_700_000_000_000,
+}
+ACCOUNT_POSITION_ROW = {
+    "symbol": "BTCUSD_PERP",
+    "positionAmt": "-3",
+    "initialMargin": "0",
+    "maintMargin": "0",
+    "unrealizedProfit": "0.00000000",
+    "positionInitialMargin": "0",
+    "openOrderInitialMargin": "0",
+    "leverage": "20",
+    "isolated": True,
+    "positionSide": "SHORT",
+    "entryPrice": "100000.00000000",
+    "breakEvenPrice": "100000.00000000",
+    "maxQty": "150",
+    "updateTime": 5,
+}
+ACCOUNT = {
+    "assets": [ASSET_ROW],
+    "positions": [ACCOUNT_POSITION_ROW],
+    "canDeposit": True,
+    "canTrade": True,
+    "canWithdraw": False,
+    "feeTier": 0,
+    "updateTime": 0,
+}
+BALANCE_ROW = {
+    "accountAlias": "SgsR",
+    "asset": "BTC",
+    "balance": "1.50000000",
+    "withdrawAvailable": "1.50000000",
+    "crossWalletBalance": "1.50000000",
+    "crossUnPnl": "0.00000000",
+    "availableBalance": "1.50000000",
+    "updateTime": 1_700_000_000_000,
+}
+
+
+def test_change_margin_type_posts_a_signed_form(make: Any) -> None:
+    client, transport, _ = make(Reply(body=SUCCESS))
+
+    assert client.change_margin_type("BTCUSD_PERP", "ISOLATED") is None
+
+    (sent,) = transport.sent
+    assert (sent.method, sent.path_url) == ("POST", "/dapi/v1/marginType")
+    assert _parts(sent)[1].startswith(
+        "symbol=BTCUSD_PERP&marginType=ISOLATED&timestamp=1700000000000&signature="
+    )
+    _verify_hmac(sent)
+
+
+@pytest.mark.parametrize(("dual", "wire"), [(True, "true"), (False, "false")])
+def test_change_position_mode_sends_true_or_false(make: Any, dual: bool, wire: str) -> None:
+    client, transport, _ = make(Reply(body=SUCCESS))
+
+    client.change_position_mode(dual)
+
+    (sent,) = transport.sent
+    assert (sent.method, sent.path_url) == ("POST", "/dapi/v1/positionSide/dual")
+    assert _params(sent)["dualSidePosition"] == wire
+    _verify_hmac(sent)
+
+
+@pytest.mark.parametrize("dual", [True, False])
+def test_position_mode_reads_the_json_boolean(make: Any, dual: bool) -> None:
+    client, transport, _ = make(Reply(body={"dualSidePosition": dual}))
+
+    assert client.position_mode() is dual
+    (sent,) = transport.sent
+    assert sent.method == "GET" and sent.path_url.startswith(
+        "/dapi/v1/positionSide/dual?timestamp="
+    )
+    _verify_hmac(sent)
+
+
+@pytest.mark.parametrize(
+    ("call", "body"),
+    [
+        (lambda c: c.change_margin_type("BTCUSD_PERP", "CROSSED"), {"code": 0, "msg": "success"}),
+        (lambda c: c.change_margin_type("BTCUSD_PERP", "CROSSED"), []),
+        (lambda c: c.change_position_mode(True), {"msg": "success"}),
+        (lambda c: c.position_mode(), {"dualSidePosition": "true"}),
+        (lambda c: c.position_mode(), {"dualSidePosition": 1}),
+        (lambda c: c.position_mode(), {}),
+    ],
+)
+def test_set_up_answers_of_the_wrong_shape_are_malformed(
+    make: Any, call: Callable[[DapiClient], Any], body: Any
+) -> None:
+    client, _, _ = make(Reply(body=body))
+
+    with pytest.raises(MalformedResponse):
+        call(client)
+
+
+def test_account_is_typed_with_exact_decimals(make: Any) -> None:
+    sparse = {k: v for k, v in ACCOUNT_POSITION_ROW.items() if k != "breakEvenPrice"}
+    client, transport, _ = make(
+        Reply(body={**ACCOUNT, "positions": [ACCOUNT_POSITION_ROW, sparse]})
+    )
+
+    account = client.account()
+
+    assert transport.sent[0].path_url.startswith("/dapi/v1/account?timestamp=")
+    (btc,) = account.assets
+    assert account.asset("BTC") == btc and account.asset("ETH") is None
+    assert btc.wallet_balance == Decimal("1.5") and isinstance(btc.wallet_balance, Decimal)
+    assert (btc.available_balance, btc.update_time) == (Decimal("1.5"), 1_700_000_000_000)
+    short, no_break_even = account.positions
+    assert (short.position_amt, short.leverage, short.isolated) == (Decimal(-3), 20, True)
+    assert (short.position_side, short.max_qty, short.update_time) == ("SHORT", Decimal(150), 5)
+    assert no_break_even.break_even_price is None
+    assert (account.can_trade, account.can_withdraw, account.fee_tier) == (True, False, 0)
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value"),
+    [
+        ("asset", "walletBalance", 1.5),
+        ("asset", "updateTime", "0"),
+        ("position", "isolated", "true"),
+        ("position", "leverage", 20),
+        ("account", "canTrade", "true"),
+        ("account", "feeTier", True),
+        ("account", "assets", {}),
+    ],
+)
+def test_account_answers_with_wrong_types_are_malformed(
+    make: Any, where: str, key: str, value: Any
+) -> None:
+    body = {
+        "asset": {**ACCOUNT, "assets": [{**ASSET_ROW, key: value}]},
+        "position": {**ACCOUNT, "positions": [{**ACCOUNT_POSITION_ROW, key: value}]},
+        "account": {**ACCOUNT, key: value},
+    }[where]
+    client, _, _ = make(Reply(body=body))
+
+    with pytest.raises(MalformedResponse, match=key):
+        client.account()
+
+
+def test_balance_rows_are_typed(make: Any) -> None:
+    client, transport, _ = make(Reply(body=[BALANCE_ROW, {**BALANCE_ROW, "asset": "ETH"}]))
+
+    btc, eth = client.balance()
+
+    assert transport.sent[0].path_url.startswith("/dapi/v1/balance?timestamp=")
+    assert (btc.account_alias, btc.asset, btc.balance) == ("SgsR", "BTC", Decimal("1.5"))
+    assert btc.cross_un_pnl == Decimal(0) and btc.update_time == 1_700_000_000_000
+    assert eth.asset == "ETH"
+
+
+@pytest.mark.parametrize("body", [{}, [{**BALANCE_ROW, "balance": "1e3"}], [{"asset": "BTC"}]])
+def test_balance_of_the_wrong_shape_is_malformed(make: Any, body: Any) -> None:
+    client, _, _ = make(Reply(body=body))
+
+    with pytest.raises(MalformedResponse):
+        client.balance()

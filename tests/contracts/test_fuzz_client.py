@@ -25,6 +25,7 @@ import requests
 from contracts.cli import main
 from contracts.fuzz import KEY_TYPES, catalogue, fuzz_client, reference_client
 from contracts.fuzz.judging import ScenarioAccount, signed_payload
+from contracts.fuzz.scenarios import DOCUMENTED_ERRORS
 from tests.helpers import COINM_SECRET, hmac_hex
 from tests.interop import drivers
 
@@ -453,3 +454,37 @@ def test_the_readme_node_ccxt_client_is_fuzzed_as_a_command(
     assert list(verdicts) == only.split(",")
     assert verdicts["plain"]["exit_status"] == 0 and verdicts["plain"]["applied"]
     assert verdicts["error-bad-signature-1022"]["exit_status"] == 1
+
+
+def test_the_kits_scripted_errors_read_as_the_mock_sends_them() -> None:
+    """The kit keeps its own copy of each text (it describes the exchange on its own); every
+    copy reads as the mock's (docs/behaviour.md#error-table), IP(...) as the local run sees it."""
+    from mockserver import errors
+
+    mock = {
+        "unknown-path-404": errors.route_invalid("/dapi/v1/leverage", "POST", 404),
+        "wrong-method-405": errors.route_invalid("/dapi/v1/leverage", "POST", 405),
+        "body-too-large-413": errors.too_many_params(413, ""),
+        "illegal-characters-1100": errors.illegal_characters(""),
+        "duplicate-parameter-1101": errors.duplicate_param("leverage"),
+        "api-key-format-2014": errors.api_key_format_invalid(""),
+        "api-key-rejected-2015": errors.api_key_invalid(),
+        "mandatory-parameter-1102": errors.mandatory_param("leverage", ""),
+        "invalid-recv-window-1130": errors.invalid_param("recvWindow", ""),
+        "stale-timestamp-1021": errors.timestamp_outside_window(""),
+        "ahead-timestamp-1021": errors.timestamp_ahead(""),
+        "bad-signature-1022": errors.signature_invalid(""),
+        "unread-parameters-1104": errors.params_not_read(4, 5, ["x"]),
+        "invalid-symbol-1121": errors.invalid_symbol(""),
+        "invalid-leverage-4028": errors.invalid_leverage(200, ""),
+        "position-too-large-2027": errors.position_exceeds_max_qty(""),
+        "leverage-cap-4201": errors.leverage_over_cap("country", 10, ""),
+        "isolated-reduction-4150": errors.isolated_leverage_reduction(""),
+        "too-many-requests-1003": errors.too_many_requests("127.0.0.1", 2400, 1, ""),
+        "unknown-error-500": errors.unknown_error(""),
+    }
+    scripted = {suffix: (status, code, msg) for suffix, status, code, msg in DOCUMENTED_ERRORS}
+    for suffix, error in mock.items():
+        assert scripted[suffix] == (error.status, error.code, error.msg), suffix
+    # The one the mock never answers by itself: Binance's 503 "status unknown".
+    assert set(scripted) - set(mock) == {"unavailable-503"}

@@ -32,6 +32,14 @@ STATE_DEPENDENT = (
     "stale_or_future_timestamp_is_1021",
 )
 
+#: The position configuration properties drawn per example (the others run once).
+CONFIGURATION = (
+    "margin_type_no_change_is_4046",
+    "bad_margin_type_is_1130",
+    "bad_position_mode_is_1130",
+    "leverage_cap_is_enforced",
+)
+
 
 @pytest.fixture(scope="module")
 def unpaced() -> Iterator[MockServer]:
@@ -55,11 +63,31 @@ def test_state_dependent_properties_hold_at_many_examples(
         examples=examples,
         seed=seed,
         mock_rules=True,
+        change_account_settings=True,
         properties=PROPERTY_NAMES if LONG else STATE_DEPENDENT,
         pacing=False,
         progress=None,
     )
     assert not _failures(report), report.failure_details() or _failures(report)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_position_configuration_properties_hold_at_many_examples(
+    unpaced: MockServer, seed: int
+) -> None:
+    report = verify_server(
+        unpaced.url,
+        DEMO_API_KEY,
+        secret=DEMO_SECRET,
+        examples=50,
+        seed=seed,
+        mock_rules=True,
+        properties=CONFIGURATION,
+        pacing=False,
+        progress=None,
+    )
+    assert not _failures(report), report.failure_details() or _failures(report)
+    assert len(report.verdicts) == 1 + len(CONFIGURATION)
 
 
 @pytest.mark.parametrize("key_type", ["rsa", "ed25519"])

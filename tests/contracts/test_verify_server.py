@@ -25,8 +25,11 @@ from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
 from mockserver.harness import MockServer, format_errors
 from tests.helpers import SkipsSignatureCheck
 
-PORTABLE = [p.name for p in PROPERTIES if not p.mock_rules]
+PORTABLE = [p.name for p in PROPERTIES if not p.mock_rules and not p.changes_settings]
+CHANGES_SETTINGS = [p.name for p in PROPERTIES if p.changes_settings]
 MOCK_ONLY = [p.name for p in PROPERTIES if p.mock_rules]
+#: What a run without flags skips, in catalogue order.
+FLAGGED = [p.name for p in PROPERTIES if p.mock_rules or p.changes_settings]
 
 WSGIApp = Callable[..., Any]
 
@@ -100,8 +103,8 @@ def broken(wrap: Callable[[WSGIApp, MockServer], WSGIApp]) -> Iterator[MockServe
 
 
 def test_the_mock_holds_every_property_with_mock_rules(exchange: MockServer) -> None:
-    report = _verify(exchange, mock_rules=True)
-    assert _outcomes(report) == {DISCOVERY: "pass", **dict.fromkeys(PORTABLE + MOCK_ONLY, "pass")}
+    report = _verify(exchange, mock_rules=True, change_account_settings=True)
+    assert _outcomes(report) == {DISCOVERY: "pass", **dict.fromkeys(PORTABLE + FLAGGED, "pass")}
     assert report.ok
 
 
@@ -111,8 +114,12 @@ def test_without_mock_rules_only_portable_properties_run_on_few_requests(
     report = _verify(exchange, examples=5)
     outcomes = _outcomes(report)
     assert [n for n, o in outcomes.items() if o == "pass"] == [DISCOVERY, *PORTABLE]
-    assert [n for n, o in outcomes.items() if o == "skip"] == MOCK_ONLY
-    assert all("--mock-rules" in v.summary for v in report.verdicts if v.outcome == "skip")
+    assert [n for n, o in outcomes.items() if o == "skip"] == FLAGGED
+    for verdict in report.verdicts:
+        if verdict.name in MOCK_ONLY:
+            assert "--mock-rules" in verdict.summary
+        if verdict.name in CHANGES_SETTINGS:
+            assert "--change-account-settings" in verdict.summary
     # Few requests by default, and none to the control plane without --mock-rules.
     assert report.settings["requests"] < 120
     mock = exchange.handle()
@@ -165,6 +172,204 @@ def test_a_server_with_a_wrong_max_qty_is_caught(rule: Callable[..., Decimal]) -
     assert not report.ok
 
 
+# --- position configuration (docs/behaviour.md#position-configuration) ------------------------
+
+SETUP_PROPERTIES = [
+    "account_matches_position_risk",
+    "balance_matches_account",
+    "margin_type_no_change_is_4046",
+    "position_mode_no_change_is_4059",
+    *CHANGES_SETTINGS,
+]
+
+
+def _state(server: MockServer) -> tuple[bool, set[str]]:
+    """The demo account's position mode and the margin types its symbols have."""
+    store = server.app.extensions["dapi_mock"].store
+    with DapiClient(server.url, DEMO_API_KEY, secret=DEMO_SECRET) as client:
+        types = {row.margin_type for row in client.position_risk()}
+    return store.dual_side_position(DEMO_API_KEY), types
+
+
+class Answers:
+    """Answers `method path` itself with `status` and `body`: the request never reaches the mock."""
+
+    def __init__(self, app: WSGIApp, method: str, path: str, status: int, body: Any) -> None:
+        self.app, self.route, self.status, self.body = app, (method, path), status, body
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if (environ["REQUEST_METHOD"], environ["PATH_INFO"]) != self.route:
+            return self.app(environ, start_response)
+        data = json.dumps(self.body, separators=(",", ":")).encode()
+        phrase = {200: "OK", 400: "Bad Request"}[self.status]
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        start_response(f"{self.status} {phrase}", [*headers, ("X-MBX-USED-WEIGHT-1M", "1")])
+        return [data]
+
+
+class Rewrites:
+    """The mock's answer to `method path`, its JSON body changed by `change`."""
+
+    def __init__(self, app: WSGIApp, method: str, path: str, change: Callable[[Any], Any]) -> None:
+        self.app, self.route, self.change = app, (method, path), change
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if (environ["REQUEST_METHOD"], environ["PATH_INFO"]) != self.route:
+            return self.app(environ, start_response)
+        held: dict[str, Any] = {}
+
+        def hold(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            held.update(status=status, headers=headers)
+            return lambda data: None
+
+        body = json.dumps(self.change(json.loads(b"".join(self.app(environ, hold)))))
+        data = body.replace(" ", "").encode()
+        headers = [(k, v) for k, v in held["headers"] if k.lower() != "content-length"]
+        start_response(held["status"], [*headers, ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def test_settings_change_only_with_the_flag_and_are_put_back(exchange: MockServer) -> None:
+    without = _verify(exchange, properties=CHANGES_SETTINGS)
+    mock = exchange.handle()
+    assert not [e for e in mock.requests() if e["method"] == "POST"]  # nothing was sent
+    assert {v.outcome for v in without.verdicts[1:]} == {"skip"}
+
+    report = _verify(exchange, properties=CHANGES_SETTINGS, change_account_settings=True)
+
+    assert _outcomes(report) == {DISCOVERY: "pass", **dict.fromkeys(CHANGES_SETTINGS, "pass")}
+    changes = {(e["path"], e["status"]) for e in mock.requests() if e["method"] == "POST"}
+    assert changes == {("/dapi/v1/marginType", 200), ("/dapi/v1/positionSide/dual", 200)}
+    mock.close()
+    assert _state(exchange) == (False, {"cross"})
+
+
+def test_the_set_up_properties_hold_on_a_hedge_mode_account_with_isolated_symbols(
+    exchange: MockServer,
+) -> None:
+    mock = exchange.handle()
+    mock.set_position_mode(True)
+    mock.set_margin_type("BTCUSD_PERP", "ISOLATED")
+    mock.positions.seed("ETHUSD_PERP", 3, position_side="LONG")
+    mock.close()
+
+    report = _verify(exchange, properties=SETUP_PROPERTIES, change_account_settings=True)
+
+    outcomes = _outcomes(report)
+    assert outcomes.pop("position_mode_reads_back") == "skip"  # a position is open
+    assert set(outcomes.values()) == {"pass"}, report.failure_details()
+    skipped = next(v for v in report.verdicts if v.name == "position_mode_reads_back")
+    assert "a position is open on ETHUSD_PERP" in skipped.summary and "-4068" in skipped.summary
+    store = exchange.app.extensions["dapi_mock"].store
+    assert store.dual_side_position(DEMO_API_KEY) is True
+    assert store.margin_type_of(DEMO_API_KEY, "BTCUSD_PERP") == "isolated"
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "text", "skipped"),
+    [
+        (
+            "/dapi/v1/marginType",
+            -4047,
+            "Margin type cannot be changed if there exists open orders.",
+            "margin_type_reads_back",
+        ),
+        (
+            "/dapi/v1/positionSide/dual",
+            -4067,
+            "Position side cannot be changed if there exists open orders.",
+            "position_mode_reads_back",
+        ),
+    ],
+)
+def test_open_orders_on_a_real_account_skip_the_change_naming_the_rule(
+    path: str, code: int, text: str, skipped: str
+) -> None:
+    def open_orders(app: WSGIApp, _: MockServer) -> WSGIApp:
+        return Answers(app, "POST", path, 400, {"code": code, "msg": text})
+
+    for server in broken(open_orders):
+        report = _verify(server, properties=[skipped], change_account_settings=True)
+    (verdict,) = report.verdicts[1:]
+    rule = skipped.removesuffix("_reads_back").replace("_", "-")
+    assert verdict.outcome == "skip", verdict.summary
+    assert verdict.summary.startswith(f"rule {rule}: ")
+    assert f"answered {code}: the account has open orders" in verdict.summary
+    assert f"(rule {rule})" in verdict.summary
+
+
+BROKEN_SETUPS = {
+    "a -4046 without its final period": (
+        Answers,
+        (
+            "POST",
+            "/dapi/v1/marginType",
+            400,
+            {"code": -4046, "msg": "No need to change margin type"},
+        ),
+        "margin_type_no_change_is_4046",
+        "expected msg 'No need to change margin type.'",
+    ),
+    "a margin type change that answers success and is lost": (
+        Answers,
+        ("POST", "/dapi/v1/marginType", 200, {"code": 200, "msg": "success"}),
+        "margin_type_reads_back",
+        "after a change to ISOLATED, positionRisk shows",
+    ),
+    "a position mode read that always says one-way": (
+        Answers,
+        ("GET", "/dapi/v1/positionSide/dual", 200, {"dualSidePosition": False}),
+        "position_mode_reads_back",
+        "after a change to hedge mode, positionSide/dual reads one-way",
+    ),
+    "a no-change position mode request that is accepted": (
+        Answers,
+        ("POST", "/dapi/v1/positionSide/dual", 200, {"code": 200, "msg": "success"}),
+        "position_mode_no_change_is_4059",
+        "expected 400 -4059, got 200",
+    ),
+    "account rows that call every symbol isolated": (
+        Rewrites,
+        (
+            "GET",
+            "/dapi/v1/account",
+            lambda body: {
+                **body,
+                "positions": [{**p, "isolated": True} for p in body["positions"]],
+            },
+        ),
+        "account_matches_position_risk",
+        "the account answer shows leverage",
+    ),
+    "balance rows that lose the wallet": (
+        Rewrites,
+        (
+            "GET",
+            "/dapi/v1/balance",
+            lambda rows: [{**r, "balance": "0.00000000"} for r in rows],
+        ),
+        "balance_matches_account",
+        "BTC: balance shows balance 0.00000000, the account answer walletBalance 1.00000000",
+    ),
+}
+
+
+@pytest.mark.parametrize("broken_by", list(BROKEN_SETUPS))
+def test_a_server_that_breaks_a_set_up_rule_is_caught(broken_by: str) -> None:
+    wrapper, arguments, name, message = BROKEN_SETUPS[broken_by]
+
+    def wrap(app: WSGIApp, _: MockServer) -> WSGIApp:
+        return wrapper(app, *arguments)  # type: ignore[operator]
+
+    for server in broken(wrap):
+        report = _verify(server, properties=[name], change_account_settings=True)
+        state = _state(server)
+    (verdict,) = report.verdicts[1:]
+    assert verdict.outcome == "fail", verdict.summary
+    assert message in verdict.summary
+    assert state == (False, {"cross"})  # what the run changed was put back all the same
+
+
 # --- pacing -----------------------------------------------------------------------------------
 
 
@@ -178,7 +383,7 @@ def test_the_runner_stays_under_the_servers_weight_limit() -> None:
             slept.append(seconds)
             mock.clock.advance(int(seconds * 1000))
 
-        report = _verify(server, examples=4, sleep=sleep)
+        report = _verify(server, examples=4, sleep=sleep, change_account_settings=True)
         journal = mock.requests()
         mock.close()
     assert report.ok, report.failure_details()
@@ -237,7 +442,7 @@ def test_cli_reports_progress_a_table_junit_and_json(
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == (
         str(1 + len(PROPERTIES)),
         "0",
-        str(len(MOCK_ONLY)),
+        str(len(FLAGGED)),
     )
     data = json.loads(report_json.read_text())
     assert data["ok"] is True and data["seed"] == 7
@@ -339,11 +544,12 @@ def test_skip_reasons_name_the_rule_and_say_it() -> None:
     with MockServer(Config(port=0)) as server:
         report = _verify(server, examples=1)
     skipped = [v for v in report.verdicts if v.outcome == "skip"]
-    assert [v.name for v in skipped] == MOCK_ONLY
+    assert [v.name for v in skipped] == FLAGGED
     by_name = {p.name: p for p in PROPERTIES}
     for verdict in skipped:
+        flag = "--mock-rules" if by_name[verdict.name].mock_rules else "--change-account-settings"
         assert verdict.summary.startswith(f"rule {by_name[verdict.name].rule}: ")
-        assert "SPEC" not in verdict.summary and "--mock-rules" in verdict.summary
+        assert "SPEC" not in verdict.summary and flag in verdict.summary
 
 
 @pytest.mark.parametrize(

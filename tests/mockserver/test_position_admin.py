@@ -420,3 +420,28 @@ def test_state_shows_positions_of_every_side(client):
 def test_unsigned_error_bodies_still_have_the_binance_form(client):
     response = client.post("/dapi/v1/positionSide/dual", api_key="nosuchkey")
     assert error_of(response) == (401, -2015, "Invalid API-key, IP, or permissions for action")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/position_mode", {"api_key": DEMO, "dualSidePosition": True}),
+        (
+            "/accounts",
+            {"api_key": DEMO, "secret": "dapimockdemosecret", "dual_side_position": True},
+        ),
+    ],
+)
+def test_a_delivered_symbols_position_does_not_block_a_mode_change(client, path, body):
+    """docs/behaviour.md#quarterly-delivery: a delivered symbol's positions go with it, also
+    when the control plane is the first to ask after the delivery."""
+    listing = client.exchange.market.listing(FROZEN_MS)
+    quarterly = min(listing.symbols.values(), key=lambda s: s.delivery_date)
+    ok(client, "/positions", {"api_key": DEMO, "symbol": quarterly.name, "positionAmt": "3"})
+    client.exchange.clock.freeze_at(quarterly.delivery_date + 1)
+
+    response = admin(client, path, body)
+
+    assert response.status_code == 200, response.get_json()
+    state = demo_state(client)
+    assert (state["dual_side_position"], state["positions"]) == (True, [])

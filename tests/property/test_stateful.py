@@ -1,8 +1,10 @@
-"""The reference client drives the live mock through random leverage changes, clock moves and reads.
+"""The reference client drives the live mock through random leverage changes, position set-up
+(mode, margin type, positions per side, balances, leverage caps), clock moves and reads.
 
-A model written from SPEC alone (its bracket tables, its delivery calendar,
-its order of checks) predicts every answer: success with the exact maxQty,
-or the exact HTTP status and Binance code.
+A model written from the rules alone (their bracket tables, the delivery
+calendar, the order of checks, docs/behaviour.md#position-configuration)
+predicts every answer: success with the exact maxQty, or the exact HTTP
+status and Binance code; and after every step, every read shows the model.
 """
 
 from __future__ import annotations
@@ -24,16 +26,24 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_sta
 from contracts import strategies as S
 from contracts.client import ApiError, DapiClient
 from mockserver.config import DEMO_API_KEY, DEMO_SECRET, Config
-from mockserver.harness import DapiMock, MockServer, format_errors
+from mockserver.harness import AdminRefused, DapiMock, MockServer, format_errors
 from tests.published_tables import PUBLISHED_TABLES, Cell, published_table
 
-STEPS = {"ci": 20, "dev": 60}.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), 20)
+STEPS = {"ci": 40, "dev": 100}.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), 20)
 
 CONTRACT_SIZE = {"BTCUSD": Decimal(100), "ETHUSD": Decimal(10)}
 MARK_PRICE = {"BTCUSD": Decimal(100000), "ETHUSD": Decimal(3500)}
 DEFAULT_LEVERAGE = 20
 START_MS = (1_577_836_800_000, 2_082_758_400_000)  # 2020-01-01 .. 2036-01-01
 DAY_MS = 86_400_000
+#: docs/behaviour.md#position-risk: the rows each position mode shows per symbol.
+SIDES = {False: ("BOTH",), True: ("BOTH", "LONG", "SHORT")}
+#: docs/behaviour.md#leverage-cap: the code each cap rule answers.
+CAP_CODES = {"country": -4201, "new_account": -4200, "kyc": -4194, "position_limit": -4202}
+#: marginType's values, as positionRisk names them.
+MARGIN_NAMES = {"ISOLATED": "isolated", "CROSSED": "cross"}
+#: docs/behaviour.md#balance: the demo account's start (our choice).
+DEMO_BALANCES = {"BTC": Decimal(1), "ETH": Decimal(10)}
 
 
 TABLES = {name: published_table(text) for name, text in PUBLISHED_TABLES.items()}
@@ -73,15 +83,15 @@ def pair_of(symbol: str) -> str:
 
 @dataclass(frozen=True)
 class ModelPosition:
-    """A position as the model expects the mock to hold it."""
+    """A position as the model expects the mock to hold it (one side of a symbol)."""
 
-    amount: Decimal  # contracts
-    margin_type: str
+    amount: Decimal  # contracts; LONG positive, SHORT negative, BOTH either
     mark_price: Decimal
 
 
 class LeverageMachine(RuleBasedStateMachine):
-    """The model: leverage and positions per listed symbol, and the frozen mock clock."""
+    """The model: per listed symbol its leverage, margin type and positions per side; the
+    account's position mode, cap and balances; and the frozen mock clock."""
 
     server: MockServer
 
@@ -92,7 +102,12 @@ class LeverageMachine(RuleBasedStateMachine):
         self.now = 0
         self.client_ms = 0
         self.leverage: dict[str, int] = {}
-        self.positions: dict[str, ModelPosition] = {}
+        self.margin: dict[str, str] = {}  # "cross" (the start) or "isolated"
+        self.positions: dict[tuple[str, str], ModelPosition] = {}  # (symbol, side)
+        self.hedge = False
+        self.cap: tuple[str, int] | None = None  # (rule, max_leverage)
+        self.balances = dict(DEMO_BALANCES)
+        self.balance_set_at: dict[str, int] = {}
         self.delisted: list[str] = []
         self.clients = {
             "owner": self._client(DEMO_API_KEY, DEMO_SECRET),
@@ -120,12 +135,44 @@ class LeverageMachine(RuleBasedStateMachine):
     def listed(self) -> dict[str, tuple[Cell, ...]]:
         return listed_tables(self.now)
 
+    def start_leverage(self, table: tuple[Cell, ...]) -> int:
+        """docs/behaviour.md#position-configuration: 20, or less where the table or cap says."""
+        limits = [DEFAULT_LEVERAGE, table[0].initial_leverage]
+        return min(limits + ([self.cap[1]] if self.cap else []))
+
+    def leverage_of(self, symbol: str) -> int:
+        return self.leverage.get(symbol) or self.start_leverage(self.listed[symbol])
+
+    def open_sides(self, symbol: str) -> list[ModelPosition]:
+        return [p for (s, _), p in self.positions.items() if s == symbol]
+
+    def owner_call(self, call: Any) -> tuple[Any, ...]:
+        """("ok", result) or ("error", status, code) of the owner's call, in the window."""
+        self.client_ms = self.now
+        try:
+            return ("ok", call(self.clients["owner"]))
+        except ApiError as exc:
+            return ("error", exc.status, exc.code)
+
     # rules
 
-    @initialize(start=st.integers(*START_MS))
-    def freeze_the_clock(self, start: int) -> None:
+    @initialize(
+        start=st.integers(*START_MS), cap=st.one_of(st.none(), st.none(), S.leverage_caps())
+    )
+    def freeze_the_clock(self, start: int, cap: tuple[str, int] | None) -> None:
         self.now = start
         self.mock.clock.freeze(start)
+        if cap is not None:
+            self.cap_the_account(cap)
+
+    @rule(cap=S.leverage_caps())
+    def cap_the_account(self, cap: tuple[str, int]) -> None:
+        """docs/behaviour.md#leverage-cap: a new cap; leverages already set stay as they are."""
+        rule_name, max_leverage = cap
+        self.mock.accounts.add(
+            DEMO_API_KEY, DEMO_SECRET, max_leverage=max_leverage, max_leverage_rule=rule_name
+        )
+        self.cap = cap
 
     @rule(data=st.data())
     def move_the_clock(self, data: st.DataObject) -> None:
@@ -144,26 +191,140 @@ class LeverageMachine(RuleBasedStateMachine):
         gone = before - set(self.listed)
         self.delisted = sorted(gone | set(self.delisted))[-6:]
         self.leverage = {s: v for s, v in self.leverage.items() if s not in gone}
-        self.positions = {s: p for s, p in self.positions.items() if s not in gone}
+        self.margin = {s: v for s, v in self.margin.items() if s not in gone}
+        self.positions = {k: p for k, p in self.positions.items() if k[0] not in gone}
 
     @rule(data=st.data())
     def seed_a_position(self, data: st.DataObject) -> None:
         symbol = data.draw(st.sampled_from(sorted(self.listed)), label="symbol")
-        amount = data.draw(st.integers(-200_000, 200_000), label="contracts")
-        margin_type = data.draw(st.sampled_from(("cross", "isolated")), label="margin")
+        # The side the mode takes, twice as often as the one it refuses.
+        fits, refused = (("LONG", "SHORT"), "BOTH") if self.hedge else (("BOTH",), "LONG")
+        side = data.draw(st.sampled_from((*fits, *fits, refused)), label="side")
+        low, high = {"LONG": (0, 200_000), "SHORT": (-200_000, 0)}.get(side, (-200_000, 200_000))
+        amount = data.draw(st.integers(low, high), label="contracts")
+        margin_type = data.draw(st.sampled_from((None, "cross", "isolated")), label="margin")
         mark = data.draw(st.one_of(st.none(), st.integers(500, 200_000)), label="mark")
-        self.mock.positions.seed(
-            symbol, amount, margin_type, mark_price=None if mark is None else str(mark)
-        )
+
+        def seed() -> None:
+            price = None if mark is None else str(mark)
+            self.mock.positions.seed(symbol, amount, margin_type, price, position_side=side)
+
+        if side == refused:
+            with pytest.raises(AdminRefused, match="hedge mode"):
+                seed()
+            return
+        seed()
+        if margin_type is not None:
+            self.margin[symbol] = margin_type
         price = MARK_PRICE[pair_of(symbol)] if mark is None else Decimal(mark)
-        self.positions[symbol] = ModelPosition(Decimal(amount), margin_type, price)
+        if amount == 0:
+            self.positions.pop((symbol, side), None)
+        else:
+            self.positions[(symbol, side)] = ModelPosition(Decimal(amount), price)
+
+    @rule(dual=st.booleans())
+    def arrange_the_position_mode(self, dual: bool) -> None:
+        """/__admin/position_mode: no -4059; refused while positions would be stranded."""
+        if dual != self.hedge and self.positions:
+            with pytest.raises(AdminRefused, match="open positions"):
+                self.mock.set_position_mode(dual)
+            return
+        self.mock.set_position_mode(dual)
+        self.hedge = dual
+
+    @rule(data=st.data())
+    def arrange_a_margin_type(self, data: st.DataObject) -> None:
+        """/__admin/margin_type: neither -4046 nor -4048."""
+        symbol = data.draw(st.sampled_from(sorted(self.listed)), label="symbol")
+        value = data.draw(st.sampled_from(S.MARGIN_TYPES), label="marginType")
+        self.mock.set_margin_type(symbol, value)
+        self.margin[symbol] = MARGIN_NAMES[value]
+
+    @rule(
+        asset=st.sampled_from(sorted(DEMO_BALANCES)),
+        units=st.integers(0, 10**17),  # 0 .. 10^9 with 8 decimals
+    )
+    def arrange_a_balance(self, asset: str, units: int) -> None:
+        wallet = Decimal(units).scaleb(-8)
+        self.mock.balances.set(asset, format(wallet, "f"))
+        self.balances[asset] = wallet
+        self.balance_set_at[asset] = self.now
+
+    @rule(data=st.data())
+    def change_margin_type(self, data: st.DataObject) -> None:
+        listed = self.listed
+        held = sorted({s for s, _ in self.positions}) or sorted(listed)
+        symbol = data.draw(
+            st.one_of(
+                st.sampled_from(held),
+                st.sampled_from(sorted(listed)),
+                st.sampled_from(held),
+                st.sampled_from(self.delisted or ["BTCUSD_200327"]),
+                S.unlisted_symbols(sorted(listed)),
+            ),
+            label="symbol",
+        )
+        valid = st.sampled_from(S.MARGIN_TYPES)
+        value = data.draw(st.one_of(valid, valid, S.bad_margin_types()), label="marginType")
+        expected = self.expected_margin_type_change(symbol, value)
+        got = self.owner_call(lambda c: c.change_margin_type(symbol, value))
+        event("marginType: " + ("ok" if got[0] == "ok" else f"{got[1]} {got[2]}"))
+        assert got == expected, f"{symbol} to {value!r}"
+        if got[0] == "ok":
+            self.margin[symbol] = MARGIN_NAMES[value]
+
+    def expected_margin_type_change(self, symbol: str, value: str) -> tuple[Any, ...]:
+        """docs/behaviour.md#order-of-checks: -1121, -1130, -4046, -4048."""
+        if symbol not in self.listed:
+            return ("error", 400, -1121)
+        if value not in MARGIN_NAMES:
+            return ("error", 400, -1130)
+        if MARGIN_NAMES[value] == self.margin.get(symbol, "cross"):
+            return ("error", 400, -4046)
+        if self.open_sides(symbol):
+            return ("error", 400, -4048)
+        return ("ok", None)
+
+    @rule(data=st.data())
+    def change_position_mode(self, data: st.DataObject) -> None:
+        value = data.draw(
+            st.one_of(
+                st.booleans(),
+                st.sampled_from(("true", "false", "TRUE", "False", "tRuE")),
+                S.bad_position_modes(),
+            ),
+            label="dualSidePosition",
+        )
+        if isinstance(value, bool):
+            got = self.owner_call(lambda c: c.change_position_mode(value))
+            wanted: bool | None = value
+        else:
+            got = self.owner_call(
+                lambda c: c.request(
+                    "POST", "/dapi/v1/positionSide/dual", [("dualSidePosition", value)], True
+                )
+            )
+            wanted = {"true": True, "false": False}.get(value.lower())
+        if wanted is None:
+            expected: tuple[Any, ...] = ("error", 400, -1130)
+        elif wanted == self.hedge:
+            expected = ("error", 400, -4059)
+        elif self.positions:
+            expected = ("error", 400, -4068)
+        else:
+            expected = ("ok",)
+        event("positionSide/dual: " + ("ok" if got[0] == "ok" else f"{got[1]} {got[2]}"))
+        assert (got[:1] if got[0] == "ok" else got) == expected, f"{value!r}"
+        if got[0] == "ok":
+            self.hedge = bool(wanted)
 
     @rule(data=st.data())
     def change_leverage(self, data: st.DataObject) -> None:
         listed = self.listed
         known = st.sampled_from(sorted(listed))
         # Symbols with a seeded position, where -2027 and -4150 live.
-        held = st.sampled_from(sorted(self.positions)) if self.positions else known
+        held_symbols = sorted({s for s, _ in self.positions})
+        held = st.sampled_from(held_symbols) if held_symbols else known
         symbol = data.draw(
             st.one_of(
                 known,
@@ -213,6 +374,27 @@ class LeverageMachine(RuleBasedStateMachine):
         if got[0] == "ok":
             self.leverage[symbol] = leverage
 
+    @rule(data=st.data())
+    def change_leverage_as_a_bot_does(self, data: st.DataObject) -> None:
+        """The owner, in the window, on a listed symbol: where caps, -2027 and -4150 live."""
+        listed = self.listed
+        held_symbols = sorted({s for s, _ in self.positions})
+        symbol = data.draw(
+            st.sampled_from(held_symbols or sorted(listed)) | st.sampled_from(sorted(listed)),
+            label="symbol",
+        )
+        leverage = data.draw(S.leverages_within(listed[symbol][0].initial_leverage), "leverage")
+        client = self.clients["owner"]
+        client.recv_window = None
+        client.params_in = data.draw(S.placements(), label="placement")
+        expected = self.expected_change(symbol, leverage, S.DEFAULT_RECV_WINDOW_MS, 0, "owner")
+        got = self.owner_call(lambda c: c.change_leverage(symbol, leverage))
+        event("bot change: " + ("ok" if got[0] == "ok" else f"{got[1]} {got[2]}"))
+        if got[0] == "ok":
+            got = ("ok", got[1].symbol, got[1].leverage, got[1].max_qty)
+            self.leverage[symbol] = leverage
+        assert got == expected, f"{symbol} at {leverage}x"
+
     def expected_change(
         self, symbol: str, leverage: int, window: int, skew: int, who: str
     ) -> tuple[Any, ...]:
@@ -232,14 +414,20 @@ class LeverageMachine(RuleBasedStateMachine):
             return ("error", 400, -1121)
         if not 1 <= leverage <= table[0].initial_leverage:
             return ("error", 400, -4028)
+        if self.cap is not None and leverage > self.cap[1]:
+            return ("error", 400, CAP_CODES[self.cap[0]])
         cap = max_qty(table, leverage)
-        current = self.leverage.get(symbol, DEFAULT_LEVERAGE)
-        position = self.positions.get(symbol)
-        if position is not None and position.amount != 0:
-            size = abs(position.amount) * CONTRACT_SIZE[pair_of(symbol)] / position.mark_price
+        current = self.leverage_of(symbol)
+        open_sides = self.open_sides(symbol)
+        if open_sides:
+            # Hedge mode: LONG and SHORT count together against maxQty.
+            size = sum(
+                (abs(p.amount) * CONTRACT_SIZE[pair_of(symbol)] / p.mark_price for p in open_sides),
+                Decimal(0),
+            )
             if leverage > current and size > cap:
                 return ("error", 400, -2027)
-            if leverage < current and position.margin_type == "isolated":
+            if leverage < current and self.margin.get(symbol) == "isolated":
                 return ("error", 400, -4150)
         return ("ok", symbol, leverage, cap)
 
@@ -248,15 +436,61 @@ class LeverageMachine(RuleBasedStateMachine):
         self.client_ms = self.now
         rows = self.clients["owner"].position_risk(pair=pair)
         listed = self.listed
-        expected = {s for s in listed if pair is None or pair_of(s) == pair}
-        assert {r.symbol for r in rows} == expected
+        expected = {
+            (s, side)
+            for s in listed
+            for side in SIDES[self.hedge]
+            if pair is None or pair_of(s) == pair
+        }
+        assert sorted((r.symbol, r.position_side) for r in rows) == sorted(expected)
         for row in rows:
-            leverage = self.leverage.get(row.symbol, DEFAULT_LEVERAGE)
-            position = self.positions.get(row.symbol)
+            leverage = self.leverage_of(row.symbol)
+            position = self.positions.get((row.symbol, row.position_side))
             assert row.leverage == leverage, row
             assert row.max_qty == max_qty(listed[row.symbol], leverage), row
             assert row.position_amt == (position.amount if position else 0), row
-            assert row.margin_type == (position.margin_type if position else "cross"), row
+            assert row.margin_type == self.margin.get(row.symbol, "cross"), row
+            assert row.mark_price == (position.mark_price if position else 0), row
+
+    @rule()
+    def read_position_mode(self) -> None:
+        self.client_ms = self.now
+        assert self.clients["owner"].position_mode() is self.hedge
+
+    @rule()
+    def read_account(self) -> None:
+        self.client_ms = self.now
+        account = self.clients["owner"].account()
+        assert {a.asset: a.wallet_balance for a in account.assets} == self.balances
+        for asset in account.assets:
+            if asset.asset in self.balance_set_at:
+                assert asset.update_time == self.balance_set_at[asset.asset], asset
+        listed = self.listed
+        rows = sorted(
+            (p.symbol, p.position_side, p.position_amt, p.leverage, p.isolated, p.max_qty)
+            for p in account.positions
+        )
+        expected = []
+        for symbol, table in listed.items():
+            leverage = self.leverage_of(symbol)
+            for side in SIDES[self.hedge]:
+                position = self.positions.get((symbol, side))
+                amount = position.amount if position else Decimal(0)
+                isolated = self.margin.get(symbol) == "isolated"
+                expected.append(
+                    (symbol, side, amount, leverage, isolated, max_qty(table, leverage))
+                )
+        assert rows == sorted(expected)
+
+    @rule()
+    def read_balance(self) -> None:
+        self.client_ms = self.now
+        rows = self.clients["owner"].balance()
+        assert {r.asset: r.balance for r in rows} == self.balances
+        assert len({r.account_alias for r in rows}) == 1
+        for row in rows:
+            if row.asset in self.balance_set_at:
+                assert row.update_time == self.balance_set_at[row.asset], row
 
     @rule(data=st.data())
     def read_symbol_brackets(self, data: st.DataObject) -> None:
@@ -337,7 +571,7 @@ def test_the_model_reads_the_spec_calendar() -> None:
     assert "BTCUSD_260626" not in listed_tables(delivery_ms(2026, 6))
 
 
-def test_the_spec_tables_hold_the_cum_rule() -> None:
+def test_the_published_tables_hold_the_cum_rule() -> None:
     """SPEC 2.2: cum_1 = 0; cum_i = cum_(i-1) + floor_i x (mmr_i - mmr_(i-1))."""
     for table in TABLES.values():
         assert table[0].cum == 0
