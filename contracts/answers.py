@@ -252,7 +252,8 @@ def parse_pair_brackets(value: Any) -> PairBrackets:
 
 
 def _optional_decimal(row: Mapping[str, Any], key: str) -> Decimal | None:
-    # Present in live rows and in the SPEC, missing from Binance's own doc example.
+    # Present in live rows and in docs/behaviour.md#position-risk, missing from Binance's own
+    # doc example.
     return _decimal_from_str(row[key], key) if key in row else None
 
 

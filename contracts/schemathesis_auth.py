@@ -16,7 +16,7 @@ ordinary request errors: 400 -1102 (no signature), 400 -1022 (a wrong one),
 credential failure to be 401/403, and ``positive_data_acceptance`` expects
 schema-valid data to be accepted. Making the mock answer 401 to a bad
 signature would please the first and break the clients it exists for (they
-map -1022/-1021 from a 400, as SPEC 1.3 and openapi.yaml document); and "valid
+map -1022/-1021 from a 400, as docs/behaviour.md#error-table and openapi.yaml document); and "valid
 for the schema" cannot say which symbols are listed or how high each one's
 leverage goes. So both checks are switched off (``DISABLED_CHECKS``) and
 replaced by stricter ones that know the mapping:
@@ -27,7 +27,7 @@ of each; ``binance_positive_data_acceptance`` takes a schema-valid request's
 400 only when the request itself explains it (-1121 for an unlisted symbol,
 -4028 above that symbol's published maximum, -1102 naming a parameter that
 was not sent, -1100 for a control character, -1021 for a recvWindow under a
-second). ``binance_error_envelope`` adds SPEC 1's exact error body.
+second). ``binance_error_envelope`` adds the exact error body (docs/behaviour.md#parameters).
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class BinanceSigner:
     Only a timestamp that is a well-formed LONG becomes "fresh": malformed or
     missing ones are the negative cases and stay as generated. When the body
     is the negated part, its names are dropped from the query: the server
-    reads the query's value first (SPEC 1), and would never see the body's.
+    reads the query's value first (docs/behaviour.md#parameters), and would never see the body's.
     """
 
     def get(self, case: Case, ctx: Any) -> SigningAuth | None:
@@ -320,7 +320,7 @@ def explained_rejection(case: Case, response: Response) -> str | None:
         if missing and not sent.get(missing.group(1)):
             return f"{missing.group(1)} was not sent (it may travel in the query or the body)"
     if code == -1100 and any(_CONTROL.search(k + v) or "\ufffd" in k + v for k, v in sent.items()):
-        return "a value holds a control character or invalid UTF-8 (SPEC 1.3: -1100)"
+        return "a value holds a control character or invalid UTF-8 (rule error-table: -1100)"
     if code in (-4046, -4059):
         # docs/behaviour.md#margin-type, #position-mode: the state, not the request, decides.
         return "the account already has that margin type or position mode (no change)"
@@ -350,7 +350,7 @@ def binance_positive_data_acceptance(ctx: CheckContext, response: Response, case
 
 @schemathesis.check
 def binance_error_envelope(ctx: CheckContext, response: Response, case: Case) -> None:
-    """Every Binance error is compact JSON `{"code":<int>,"msg":"..."}`, code first (SPEC 1)."""
+    """Every Binance error is compact JSON `{"code":<int>,"msg":"..."}`, code first."""
     if case.operation.path.startswith("/__admin") or response.status_code < 400:
         return None
     content_type = (response.headers.get("content-type") or [""])[0]

@@ -2,7 +2,7 @@
 
 Each signer works on the *prepared* request, i.e. on the bytes that will
 actually be sent: ``totalParams`` is the raw query string followed directly
-by the raw form body (SPEC 1.1). The signature is appended as the last
+by the raw form body (docs/behaviour.md#signatures). The signature is appended as the last
 element of the body when there is one, otherwise of the query string.
 
 This module is written independently of the server's verifier

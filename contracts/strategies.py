@@ -21,7 +21,8 @@ CLIENT_RECV_WINDOW_MAX_MS = 60_000
 #: Slack for network latency and clock reading when a timestamp must be clearly outside the window.
 TIMING_MARGIN_MS = 2000
 
-#: SPEC 1.3: a symbol outside this pattern is -1100 before anything else is looked at.
+#: docs/behaviour.md#error-table: a symbol outside this pattern is -1100 before anything else
+#: is looked at.
 SYMBOL_FORM = re.compile(r"[A-Z0-9\-_.]{1,20}")
 
 Placement = str  # "query", "body" or "split"
@@ -56,7 +57,8 @@ def leverages_above(max_leverage: int, limit: int = INT64_MAX) -> st.SearchStrat
 
 
 def leverages_below_one() -> st.SearchStrategy[int]:
-    """Zero and negative leverages, with 0 and -1 tried first (SPEC: -4028, our choice)."""
+    """Zero and negative leverages, with 0 and -1 tried first
+    (-4028, docs/behaviour.md#our-choices)."""
     return st.one_of(st.sampled_from((0, -1)), st.integers(INT64_MIN, 0))
 
 
@@ -95,7 +97,8 @@ def timestamp_skews(recv_window: int) -> st.SearchStrategy[int]:
 
 
 def malformed_integer_texts(value: int) -> st.SearchStrategy[str]:
-    """Spellings of `value` that are not ASCII `-?[0-9]+` within int64 (SPEC 1: malformed)."""
+    """Spellings of `value` that are not ASCII `-?[0-9]+` within int64
+    (docs/behaviour.md#values: malformed)."""
     digits = str(abs(value))
     sign = "-" if value < 0 else ""
     full_width = "".join(chr(ord(c) + 0xFEE0) for c in digits)
@@ -117,7 +120,8 @@ def malformed_integer_texts(value: int) -> st.SearchStrategy[str]:
 
 
 def leading_zero_texts(value: int) -> st.SearchStrategy[str]:
-    """Spellings of a non-negative `value` with leading zeros (SPEC 1: allowed)."""
+    """Spellings of a non-negative `value` with leading zeros
+    (docs/behaviour.md#values: allowed)."""
     return st.integers(1, 5).map(lambda zeros: "0" * zeros + str(value))
 
 

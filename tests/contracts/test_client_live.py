@@ -158,7 +158,8 @@ def test_leverage_brackets_v2(connect: Callable[..., DapiClient]) -> None:
     )
     assert first.maint_margin_ratio == Decimal("0.004")
     assert (last.initial_leverage, last.qty_cap, last.cum) == (1, Decimal(3500), Decimal("837.93"))
-    # SPEC 2.2: cum_i = cum_{i-1} + floor_i * (mmr_i - mmr_{i-1}), exactly, in Decimal.
+    # docs/behaviour.md#brackets: cum_i = cum_{i-1} + floor_i * (mmr_i - mmr_{i-1}), exactly,
+    # in Decimal.
     for before, after in zip(btc.brackets, btc.brackets[1:], strict=False):
         expected = before.cum + after.qty_floor * (
             after.maint_margin_ratio - before.maint_margin_ratio

@@ -1,4 +1,5 @@
-"""openapi.yaml is a valid OpenAPI 3.1 document that covers SPEC sections 1.3, 2 and 4."""
+"""openapi.yaml is a valid OpenAPI 3.1 document that covers docs/behaviour.md's error table,
+endpoints and control plane."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path(__file__).parents[2] / "openapi.yaml"
-SPEC_URI = "urn:dapi-mock:openapi"
+CONTRACT_PATH = Path(__file__).parents[2] / "openapi.yaml"
+CONTRACT_URI = "urn:dapi-mock:openapi"
 
 BINANCE_OPERATIONS = [
     ("post", "/dapi/v1/leverage"),
@@ -57,8 +58,8 @@ OTHER_OPERATIONS = [
     ("delete", "/__admin/faults/{id}"),
 ]
 
-# SPEC 1.3, one (HTTP status, code) pair per row; -1101 answers 413 or 400.
-SPEC_ERROR_ROWS = [
+# docs/behaviour.md#error-table, one (HTTP status, code) pair per row; -1101 answers 413 or 400.
+ERROR_TABLE_ROWS = [
     (404, -5000),
     (405, -5000),
     (413, -1101),
@@ -87,7 +88,7 @@ SPEC_ERROR_ROWS = [
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = yaml.safe_load(CONTRACT_PATH.read_text(encoding="utf-8"))
     return loaded
 
 
@@ -149,7 +150,7 @@ def test_every_route_is_described(spec: dict[str, Any], method: str, path: str) 
     assert "200" in operation["responses"]
 
 
-@pytest.mark.parametrize(("status", "code"), SPEC_ERROR_ROWS)
+@pytest.mark.parametrize(("status", "code"), ERROR_TABLE_ROWS)
 def test_leverage_lists_every_spec_error_under_its_status(
     spec: dict[str, Any], status: int, code: int
 ) -> None:
@@ -230,11 +231,11 @@ def iter_examples(spec: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
 
 def test_every_example_matches_its_schema(spec: dict[str, Any]) -> None:
     registry = Registry().with_resource(
-        SPEC_URI, Resource(contents=spec, specification=DRAFT202012)
+        CONTRACT_URI, Resource(contents=spec, specification=DRAFT202012)
     )
     checked = 0
     for where, pointer, value in iter_examples(spec):
-        validator = Draft202012Validator({"$ref": f"{SPEC_URI}{pointer}"}, registry=registry)
+        validator = Draft202012Validator({"$ref": f"{CONTRACT_URI}{pointer}"}, registry=registry)
         errors = [error.message for error in validator.iter_errors(value)]
         assert not errors, f"{where}: {errors}"
         checked += 1

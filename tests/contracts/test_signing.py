@@ -1,4 +1,4 @@
-"""The signers of contracts.signing sign the prepared bytes, per SPEC 1.1."""
+"""The signers of contracts.signing sign the prepared bytes, per docs/behaviour.md#signatures."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tests.helpers import COINM_SECRET, SPOT_KEY, SPOT_SECRET, hmac_hex
 
 URL = "http://mock.invalid/dapi/v1/leverage"
 
-# SPEC 1.1 vectors: (secret, raw query, raw body, expected hex signature).
+# docs/behaviour.md#signatures vectors: (secret, raw query, raw body, expected hex signature).
 HMAC_VECTORS = [
     pytest.param(
         COINM_SECRET,

@@ -68,7 +68,8 @@ def current_and_next_delivery(now_ms: int) -> tuple[int, int]:
 
 
 def listed_tables(now_ms: int) -> dict[str, tuple[Cell, ...]]:
-    """SPEC 2.2: both perpetuals, and the current and next quarter of each pair."""
+    """docs/behaviour.md#symbol-data: both perpetuals, and the current and next quarter of
+    each pair."""
     listed = {"BTCUSD_PERP": TABLES["BTCUSD_PERP"], "ETHUSD_PERP": TABLES["ETHUSD_PERP"]}
     for delivery in current_and_next_delivery(now_ms):
         day = datetime.fromtimestamp(delivery / 1000, UTC).strftime("%y%m%d")
@@ -398,7 +399,7 @@ class LeverageMachine(RuleBasedStateMachine):
     def expected_change(
         self, symbol: str, leverage: int, window: int, skew: int, who: str
     ) -> tuple[Any, ...]:
-        """SPEC 1.3's order of checks, first failure answers."""
+        """docs/behaviour.md#order-of-checks: the first failure answers."""
         if not S.SYMBOL_FORM.fullmatch(symbol):
             return ("error", 400, -1100)
         if who == "malformed key":
@@ -529,7 +530,8 @@ def _cells(brackets: Any) -> tuple[Cell, ...]:
 
 @pytest.fixture(scope="module")
 def exchange() -> Iterator[MockServer]:
-    # No weight limit: the model has no rate-limit state (SPEC 1.4 is tested on its own).
+    # No weight limit: the model has no rate-limit state (docs/behaviour.md#rate-limits is
+    # tested on its own).
     with MockServer(Config(port=0, weight_per_minute=0)) as server:
         yield server
         assert server.error_count == 0, format_errors(server.errors_since(0))
@@ -572,7 +574,7 @@ def test_the_model_reads_the_spec_calendar() -> None:
 
 
 def test_the_published_tables_hold_the_cum_rule() -> None:
-    """SPEC 2.2: cum_1 = 0; cum_i = cum_(i-1) + floor_i x (mmr_i - mmr_(i-1))."""
+    """docs/behaviour.md#brackets: cum_1 = 0; cum_i = cum_(i-1) + floor_i x (mmr_i - mmr_(i-1))."""
     for table in TABLES.values():
         assert table[0].cum == 0
         for previous, cell in itertools.pairwise(table):
