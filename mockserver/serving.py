@@ -91,7 +91,7 @@ def create_server(app: Any, settings: Config, may_block: MayBlock | None = None)
     whether a `delay` fault rule may hold it; for any other WSGI app, never.
     """
     if may_block is None:
-        exchange = exchange_of(app)
+        exchange = _exchange_in(app)
         may_block = exchange.faults.may_delay if exchange is not None else _never
     scheduler = RequestScheduler(may_block)
     scheduler.set_thread_count(settings.threads)
@@ -105,7 +105,8 @@ def create_server(app: Any, settings: Config, may_block: MayBlock | None = None)
     return server
 
 
-def exchange_of(app: Any) -> Exchange | None:
+def _exchange_in(app: Any) -> Exchange | None:
+    """The fake exchange a WSGI app serves, if it is the mock's Flask app."""
     exchange = getattr(app, "extensions", {}).get("dapi_mock")
     return exchange if isinstance(exchange, Exchange) else None
 

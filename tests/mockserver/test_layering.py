@@ -24,6 +24,9 @@ RULE_MODULES = [
     "config",
     "exchange",
     "account_views",
+    "holds",
+    "json_input",
+    "request_log",
 ]
 FORBIDDEN_THIRD_PARTY = {"flask", "werkzeug"}
 FORBIDDEN_OWN = {"mockserver.routes", "mockserver.app", "mockserver.cli"}
