@@ -84,6 +84,11 @@ class Report:
         )
         return "\n".join(lines)
 
+    def skip_reasons(self) -> str:
+        """Why each skipped check did not run, whole (the table cuts long summaries)."""
+        skipped = [v for v in self.verdicts if v.outcome == "skip"]
+        return "\n".join(f"SKIP {v.name}: {v.summary}" for v in skipped)
+
     def failure_details(self) -> str:
         """The evidence of every failed verdict, for reading after the table."""
         blocks = []
@@ -288,6 +293,10 @@ def finish(
     if stream is not None:
         print("", file=stream)
         print(report.summary_table(), file=stream)
+        skips = report.skip_reasons()
+        if skips:
+            print("", file=stream)
+            print(skips, file=stream)
         details = report.failure_details()
         if details:
             print("", file=stream)

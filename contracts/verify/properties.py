@@ -172,7 +172,7 @@ PROPERTIES: tuple[Property, ...] = (
     ),
     Property(
         "fresh_account_starts_at_20",
-        "position-risk",
+        "change-leverage",
         "a fresh account shows every symbol at 20x with that leverage's maxQty",
         check_fresh_account_starts_at_20,
         mock_rules=True,

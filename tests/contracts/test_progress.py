@@ -62,3 +62,14 @@ def test_no_stream_prints_nothing() -> None:
         show.start("quiet")
         show(Verdict("quiet", "pass", "held"))
     assert show.done == 1
+
+
+def test_the_closing_report_gives_each_skip_its_whole_reason() -> None:
+    from contracts.reporting import Report, finish
+
+    reason = "rule margin-type: " + "a change is read back and put back; " * 5 + "needs a flag"
+    report = Report("verify-server", "http://127.0.0.1:1", 7)
+    report.verdicts = [Verdict("held", "pass", "fine"), Verdict("gated", "skip", reason)]
+    out = io.StringIO()
+    assert finish(report, out) == 0
+    assert f"SKIP gated: {reason}" in out.getvalue().splitlines()
