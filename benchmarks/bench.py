@@ -19,39 +19,55 @@ every request but never refuses one; the script checks both.
 from __future__ import annotations
 
 import argparse
-import functools
-import hashlib
-import hmac
-import http.client
 import json
 import math
 import os
-import platform
-import select
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 from cpu_speed import SpeedProbe
+from load import (
+    Run,
+    add_load_argument,
+    chosen_load,
+    combine,
+    load_runner,
+    percent,
+    percentile,
+    run_python,
+)
+from measurements import (
+    cold_start,
+    exchange_path_us,
+    fixture_per_test,
+    fixture_start,
+    machine,
+    reset_latency,
+    workers_refused,
+)
+from served import (
+    BASELINE,
+    FROZEN_AT_MS,
+    LEVERAGE_NAME,
+    PING,
+    Target,
+    admin,
+    call,
+    served_mock,
+    signed_leverage,
+    started,
+    write_config,
+)
 
 HERE = Path(__file__).resolve().parent
-API_KEY = "dapimockdemokey"
-SECRET = "dapimockdemosecret"
 CONCURRENCY = (1, 8, 64)
-WEIGHT_PER_MINUTE = 100_000_000  # far above any run, so the limiter counts but never refuses
-FROZEN_AT_MS = 1_700_000_000_000  # BTCUSD_PERP is listed then; any instant would do
 QUICK_REQUESTS = 300
 # Every request goes through Flask: its request context costs more than the exchange's own
 # checks, and a client of a rate-limited exchange cannot notice either (docs/performance.md).
@@ -63,472 +79,6 @@ TARGET_P99_MS = 10.0
 TARGET_COLD_START_S = 0.5
 TARGET_RESET_MS = 1.0
 IDLE_PROBE_S = {False: 5, True: 1}  # by --quick: the CPU probe's look at the machine alone
-
-
-@dataclass(frozen=True)
-class Target:
-    """One request, sent again and again."""
-
-    name: str
-    method: str
-    path: str
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Run:
-    scenario: str
-    connections: int
-    requests: int
-    seconds: float
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    non_2xx: int
-    socket_errors: int
-    server_cpu_s: float | None = None  # CPU time the server process spent, when known
-    # Share of the run the machine's CPU ran at under half speed (cpu_speed.py), when probed.
-    cpu_slowed: float | None = None
-    # A combined run's slices: each one's p99 and CPU-slowed share.
-    slices: list[tuple[float, float | None]] = field(default_factory=list)
-
-    @property
-    def cpu_us_per_request(self) -> float | None:
-        if self.server_cpu_s is None or not self.requests:
-            return None
-        return self.server_cpu_s / self.requests * 1e6
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    pid: int
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the process so far (Linux /proc), else None."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def signed_leverage(timestamp_ms: int) -> Target:
-    """A fixed, valid signed leverage change (HMAC over the body, as python-binance sends it)."""
-    payload = f"symbol=BTCUSD_PERP&leverage=20&recvWindow=5000&timestamp={timestamp_ms}"
-    signature = hmac.new(SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
-    return Target(
-        LEVERAGE_NAME,
-        "POST",
-        "/dapi/v1/leverage",
-        f"{payload}&signature={signature}".encode(),
-        {"Content-Type": "application/x-www-form-urlencoded", "X-MBX-APIKEY": API_KEY},
-    )
-
-
-LEVERAGE_NAME = "leverage (signed)"
-PING = Target("ping", "GET", "/dapi/v1/ping")
-BASELINE = Target("flask baseline", "GET", "/")
-
-
-# -- processes -----------------------------------------------------------------------------
-
-
-def serve_command() -> list[str]:
-    """The installed `dapi-mock` script next to this interpreter, as users run it."""
-    script = Path(sys.executable).parent / "dapi-mock"
-    if script.exists():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "mockserver.cli", "serve"]
-
-
-def wait_for_url(process: subprocess.Popen[str], timeout: float = 30.0) -> str:
-    """Read the `listening on http://HOST:PORT` line; kill the process if none comes."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.05)
-        if ready:
-            line = process.stdout.readline()
-            if line.startswith("listening on "):
-                return line.removeprefix("listening on ").strip()
-            if not line and process.poll() is not None:
-                break
-    process.kill()
-    raise RuntimeError(f"{process.args!r} did not start (exit {process.poll()})")
-
-
-@contextmanager
-def started(command: Sequence[str]) -> Iterator[Server]:
-    """Run a server process for the block."""
-    # stderr to a file, not a pipe: a full pipe would stall the server mid-run.
-    with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
-        try:
-            try:
-                yield Server(wait_for_url(process), process.pid)
-            except RuntimeError:
-                errors.seek(0)
-                raise RuntimeError(f"{command}: {errors.read()[-2000:]}") from None
-        finally:
-            stop(process)
-
-
-@contextmanager
-def served_mock(config: str | Path, flags: Sequence[str] = ()) -> Iterator[Server]:
-    """`dapi-mock serve --quiet` as every measured run has it: `config` from write_config,
-    port 0, and the clock frozen at FROZEN_AT_MS so one signed body stays valid."""
-    serve = [*serve_command(), "--quiet", "--port", "0", "--config", str(config), *flags]
-    with started(serve) as served:
-        admin(served.url, "POST", "/clock", {"freeze_at_ms": FROZEN_AT_MS})
-        yield served
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-# -- HTTP helpers --------------------------------------------------------------------------
-
-
-def connect(url: str) -> http.client.HTTPConnection:
-    parts = urlsplit(url)
-    assert parts.hostname is not None and parts.port is not None
-    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-
-
-def send(
-    conn: http.client.HTTPConnection, target: Target
-) -> tuple[int, http.client.HTTPMessage, bytes]:
-    conn.request(target.method, target.path, body=target.body, headers=target.headers)
-    response = conn.getresponse()
-    return response.status, response.headers, response.read()
-
-
-def call(url: str, target: Target) -> tuple[int, http.client.HTTPMessage, bytes]:
-    conn = connect(url)
-    try:
-        return send(conn, target)
-    finally:
-        conn.close()
-
-
-def admin(url: str, method: str, path: str, body: Any = None) -> Any:
-    data = b"" if body is None else json.dumps(body).encode()
-    target = Target("admin", method, f"/__admin{path}", data, {"Content-Type": "application/json"})
-    status, _, answer = call(url, target)
-    if status != 200:
-        raise RuntimeError(f"{method} /__admin{path}: {status} {answer[:200]!r}")
-    return json.loads(answer)
-
-
-# -- load generators -----------------------------------------------------------------------
-
-LUA = """
-wrk.method = {method}
-wrk.body = {body}
-{headers}
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH_RESULT %d %d %.0f %.0f %d %d\\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-def run_wrk(url: str, target: Target, connections: int, duration: float, wrk_threads: int) -> Run:
-    threads = min(connections, wrk_threads)
-    headers = "\n".join(
-        f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in target.headers.items()
-    )
-    script = LUA.format(
-        method=json.dumps(target.method),
-        body=json.dumps(target.body.decode("ascii")),
-        headers=headers,
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        lua.write(script)
-        lua.flush()
-        command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s"]
-        out = subprocess.run(
-            [*command, "-s", lua.name, url + target.path],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    line = next(x for x in out.splitlines() if x.startswith("BENCH_RESULT "))
-    requests, micros, p50, p99, non_2xx, socket_errors = (int(float(v)) for v in line.split()[1:])
-    seconds = micros / 1e6
-    return Run(
-        target.name,
-        connections,
-        requests,
-        seconds,
-        requests / seconds,
-        p50 / 1000,
-        p99 / 1000,
-        non_2xx,
-        socket_errors,
-    )
-
-
-def run_python(url: str, target: Target, connections: int, duration: float, limit: int = 0) -> Run:
-    """A keep-alive client per connection in a thread; slower than wrk, needs nothing extra.
-
-    Runs for `duration` seconds, or for `limit` requests when given.
-    """
-    latencies: list[float] = []
-    counts = {"non_2xx": 0, "errors": 0}
-    lock = threading.Lock()
-    barrier = threading.Barrier(connections + 1)
-    share = math.ceil(limit / connections) if limit else 0
-
-    def client() -> None:
-        mine: list[float] = []
-        non_2xx = errors = 0
-        conn = connect(url)
-        barrier.wait()
-        deadline = time.perf_counter() + duration
-        while (len(mine) < share) if share else (time.perf_counter() < deadline):
-            began = time.perf_counter()
-            try:
-                status, _, _ = send(conn, target)
-            except (OSError, http.client.HTTPException):
-                errors += 1
-                conn.close()
-                conn = connect(url)
-                continue
-            mine.append(time.perf_counter() - began)
-            non_2xx += not 200 <= status < 400
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            counts["non_2xx"] += non_2xx
-            counts["errors"] += errors
-
-    workers = [threading.Thread(target=client) for _ in range(connections)]
-    for worker in workers:
-        worker.start()
-    barrier.wait()
-    began = time.perf_counter()
-    for worker in workers:
-        worker.join()
-    seconds = time.perf_counter() - began
-    latencies.sort()
-    return Run(
-        target.name,
-        connections,
-        len(latencies),
-        seconds,
-        len(latencies) / seconds,
-        percentile(latencies, 50) * 1000,
-        percentile(latencies, 99) * 1000,
-        counts["non_2xx"],
-        counts["errors"],
-    )
-
-
-def add_load_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--load",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="load generator; auto = wrk when installed",
-    )
-
-
-def chosen_load(load: str) -> str:
-    """`--load` resolved: "auto" is wrk when installed, else the Python generator."""
-    if load == "auto":
-        return "wrk" if shutil.which("wrk") else "python"
-    return load
-
-
-def load_runner(
-    load: str, seconds: int, wrk_threads: int = 1, limit: int = 0
-) -> Callable[[str, Target, int], Run]:
-    """`runner(url, target, connections)` for a resolved load generator."""
-    if load == "wrk":  # wrk runs by time only
-        return functools.partial(run_wrk, duration=seconds, wrk_threads=wrk_threads)
-    return functools.partial(run_python, duration=seconds, limit=limit)
-
-
-def write_config(directory: str | Path) -> Path:
-    """The mock's settings for a measured run: a weight limit no run reaches."""
-    config = Path(directory, "bench.toml")
-    config.write_text(f"[exchange]\nweight_per_minute = {WEIGHT_PER_MINUTE}\n")
-    return config
-
-
-def percentile(ordered: Sequence[float], p: float) -> float:
-    """Nearest rank on sorted data."""
-    if not ordered:
-        return math.nan
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-# -- the other measurements ----------------------------------------------------------------
-
-
-def cold_start(config: str, times: int) -> list[float]:
-    """Seconds from spawning `dapi-mock serve` to its first 200 on /dapi/v1/ping."""
-    found = []
-    for _ in range(times):
-        began = time.perf_counter()
-        process = subprocess.Popen(
-            [*serve_command(), "--port", "0", "--quiet", "--config", config],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            url = wait_for_url(process)
-            status, _, _ = call(url, PING)
-            found.append(time.perf_counter() - began)
-            if status != 200:
-                raise RuntimeError(f"cold start: ping answered {status}")
-        finally:
-            stop(process)
-    return found
-
-
-def reset_latency(url: str, times: int) -> list[float]:
-    """Seconds per POST /__admin/reset over one keep-alive connection."""
-    reset = Target("reset", "POST", "/__admin/reset")
-    conn = connect(url)
-    found = []
-    for _ in range(times):
-        began = time.perf_counter()
-        status, _, _ = send(conn, reset)
-        found.append(time.perf_counter() - began)
-        if status != 200:
-            raise RuntimeError(f"/__admin/reset answered {status}")
-    conn.close()
-    return sorted(found)
-
-
-FIXTURE_START = """
-import http.client, time
-began = time.perf_counter()
-from mockserver.config import Config
-from mockserver.harness import MockServer
-server = MockServer(Config(port=0))
-conn = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]))
-conn.request("GET", "/dapi/v1/ping")
-assert conn.getresponse().status == 200
-print(time.perf_counter() - began)
-server.close()
-"""
-
-
-def fixture_start(times: int) -> list[float]:
-    """The session fixture's start-up in a fresh process: imports, MockServer, first ping."""
-    return [
-        float(
-            subprocess.run(
-                [sys.executable, "-c", FIXTURE_START], capture_output=True, text=True, check=True
-            ).stdout
-        )
-        for _ in range(times)
-    ]
-
-
-def fixture_per_test(times: int) -> tuple[list[float], list[float]]:
-    """The `dapi_mock` fixture's own code around each test (set-up and teardown, run
-    through its function), and a bare `handle.reset()` on a kept handle; seconds, sorted."""
-    from mockserver import pytest_plugin
-    from mockserver.config import Config
-    from mockserver.harness import MockServer
-
-    # The plain generator function under pytest's fixture wrapper: timing the plugin itself
-    # keeps this honest when the plugin changes.
-    fixture = getattr(pytest_plugin.dapi_mock, "__wrapped__", pytest_plugin.dapi_mock)
-    per_test, bare = [], []
-    with MockServer(Config(port=0)) as server:
-        kept = server.handle()
-        kept.reset()
-        for _ in range(times):
-            began = time.perf_counter()
-            steps = fixture(server)
-            next(steps)  # set-up: new handle, reset
-            next(steps, None)  # teardown: close, check for server errors
-            per_test.append(time.perf_counter() - began)
-            began = time.perf_counter()
-            kept.reset()
-            bare.append(time.perf_counter() - began)
-        kept.close()
-    return sorted(per_test), sorted(bare)
-
-
-def exchange_path_us(batches: int = 7, calls: int = 2000) -> float:
-    """The fake exchange's own work for one signed leverage change, in this process:
-    `Exchange.handle` (parsing, HMAC, the rules, limiter, journal) and the JSON body, no
-    HTTP. What the served CPU per request adds to it is waitress's and the kernel's.
-    Median over `batches` of the mean of `calls` calls, in microseconds."""
-    from mockserver.config import Config
-    from mockserver.exchange import ENDPOINTS, Call, Exchange
-
-    exchange = Exchange(Config(weight_per_minute=WEIGHT_PER_MINUTE))
-    exchange.clock.freeze_at(FROZEN_AT_MS)
-    target = signed_leverage(FROZEN_AT_MS)
-    endpoint = next(e for e in ENDPOINTS if (e.method, e.path) == (target.method, target.path))
-    header_bytes = sum(len(name) + len(value) for name, value in target.headers.items())
-    call = Call(target.method, target.path, b"", target.body, API_KEY, "127.0.0.1", header_bytes)
-    assert exchange.handle(call, endpoint).status == 200
-    means = []
-    for _ in range(batches):
-        began = time.perf_counter()
-        for _ in range(calls):
-            exchange.handle(call, endpoint).body()
-        means.append((time.perf_counter() - began) / calls * 1e6)
-    return statistics.median(means)
-
-
-def workers_refused() -> bool:
-    """`serve --workers 2` must refuse: state lives in one process
-    (docs/behaviour.md#running-it)."""
-    done = subprocess.run(
-        [*serve_command(), "--port", "0", "--workers", "2"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return done.returncode == 2 and "--workers must be 1" in done.stderr
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "flask": metadata.version("flask"),
-        "waitress": metadata.version("waitress"),
-        # Other work on the machine skews every number; the 1-minute load shows how much.
-        "load_average_at_start": round(os.getloadavg()[0], 2),
-    }
-
-
-# -- the benchmark -------------------------------------------------------------------------
 
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
@@ -666,32 +216,6 @@ def journal_problems(url: str, leverage: Target) -> list[dict[str, Any]]:
     if not entries:
         return [{"problem": "no leverage request journaled"}]
     return [e for e in entries if e["status"] != 200 or e["code"] is not None]
-
-
-def combine(parts: list[Run]) -> Run:
-    """One scenario's slices as one run: totals for req/s, the median slice's percentiles."""
-    requests = sum(p.requests for p in parts)
-    seconds = sum(p.seconds for p in parts)
-    cpu = [p.server_cpu_s for p in parts]
-    slowed = [p.cpu_slowed for p in parts if p.cpu_slowed is not None]
-    return Run(
-        parts[0].scenario,
-        parts[0].connections,
-        requests,
-        seconds,
-        requests / seconds,
-        statistics.median(p.p50_ms for p in parts),
-        statistics.median(p.p99_ms for p in parts),
-        sum(p.non_2xx for p in parts),
-        sum(p.socket_errors for p in parts),
-        None if None in cpu else sum(c for c in cpu if c is not None),
-        statistics.mean(slowed) if slowed else None,
-        [(p.p99_ms, p.cpu_slowed) for p in parts],
-    )
-
-
-def percent(share: float | None) -> str:
-    return "-" if share is None else f"{share * 100:.0f}%"
 
 
 def cpu_alone_text(alone: dict[str, Any]) -> str:

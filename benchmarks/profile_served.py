@@ -22,7 +22,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import bench
+from load import Run, add_load_argument, chosen_load, load_runner
+from served import FROZEN_AT_MS, served_mock, signed_leverage, write_config
 
 # A stack whose frames include one of these is in that layer; the first match in this
 # order wins, so the exchange's work inside waitress's request handling counts as the
@@ -37,15 +38,15 @@ LAYERS = (
 FRAME = re.compile(r"^(?P<function>\S+) \((?P<file>[^:]+):\d+\)$")
 
 
-def profile(seconds: int, rate: int, load: str) -> tuple[list[tuple[list[str], int]], bench.Run]:
+def profile(seconds: int, rate: int, load: str) -> tuple[list[tuple[list[str], int]], Run]:
     """Load on the mock while py-spy samples it for `seconds`: the server thread's stacks
     with their counts, and the load generator's run."""
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp, "stacks.txt")
-        with bench.served_mock(bench.write_config(tmp)) as served:
-            leverage = bench.signed_leverage(bench.FROZEN_AT_MS)
-            runner = bench.load_runner(load, seconds)
-            runs: list[bench.Run] = []
+        with served_mock(write_config(tmp)) as served:
+            leverage = signed_leverage(FROZEN_AT_MS)
+            runner = load_runner(load, seconds)
+            runs: list[Run] = []
             driver = threading.Thread(target=lambda: runs.append(runner(served.url, leverage, 8)))
             driver.start()
             sampled = subprocess.run(
@@ -111,7 +112,7 @@ def where(frame: str) -> str:
     return f"{match['function']} ({path})"
 
 
-def report(stacks: list[tuple[list[str], int]], run: bench.Run, top: int) -> None:
+def report(stacks: list[tuple[list[str], int]], run: Run, top: int) -> None:
     total = sum(count for _, count in stacks)
     if not total:
         raise SystemExit("py-spy took no busy samples")
@@ -137,9 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10, help="seconds sampled (10)")
     parser.add_argument("--rate", type=int, default=100, help="samples a second (100)")
     parser.add_argument("--top", type=int, default=15, help="functions listed (15)")
-    bench.add_load_argument(parser)
+    add_load_argument(parser)
     args = parser.parse_args(argv)
-    stacks, run = profile(args.seconds, args.rate, bench.chosen_load(args.load))
+    stacks, run = profile(args.seconds, args.rate, chosen_load(args.load))
     report(stacks, run, args.top)
     return 0
 

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import bench
 from cpu_speed import EVERY_S, Sample, SpeedProbe, slowed_flags
+from load import percent, percentile
+from served import FROZEN_AT_MS, Target, served_mock, signed_leverage, write_config
 
 SLOW_MS = 10.0  # the p99 target at concurrency 8
 
@@ -37,7 +38,7 @@ class Request:
         return (self.done - self.sent) * 1000
 
 
-def wire_bytes(target: bench.Target) -> bytes:
+def wire_bytes(target: Target) -> bytes:
     head = f"{target.method} {target.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in target.headers.items())
     return f"{head}Content-Length: {len(target.body)}\r\n\r\n".encode() + target.body
@@ -60,7 +61,7 @@ def answers(buffer: bytearray) -> Sequence[int]:
     return found
 
 
-def drive(url: str, target: bench.Target, connections: int, seconds: float) -> list[Request]:
+def drive(url: str, target: Target, connections: int, seconds: float) -> list[Request]:
     """Each connection sends its next request as soon as the last answer is complete."""
     parts = urlsplit(url)
     wire = wire_bytes(target)
@@ -110,11 +111,11 @@ def report(requests: list[Request], slowed: list[bool], probe_share: float | Non
     steady = sorted(r.ms for r, s in zip(requests, slowed, strict=True) if not s)
     over = [s for r, s in zip(requests, slowed, strict=True) if r.ms > SLOW_MS]
     seconds = requests[-1].done - requests[0].sent
-    pct = bench.percentile
+    pct = percentile
     lines = [
         f"{len(requests)} requests in {seconds:.1f} s ({len(requests) / seconds:.0f} req/s), "
         f"non-200: {sum(r.status != 200 for r in requests)}",
-        f"CPU under half speed in {bench.percent(probe_share)} of the probe's samples",
+        f"CPU under half speed in {percent(probe_share)} of the probe's samples",
         f"all requests:                      p50 {pct(every, 50):6.2f} ms  "
         f"p99 {pct(every, 99):6.2f} ms  max {every[-1]:6.2f} ms",
         f"out while the CPU ran full speed:  p50 {pct(steady, 50):6.2f} ms  "
@@ -130,8 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the run (10)")
     parser.add_argument("--connections", type=int, default=8, help="concurrency (8)")
     args = parser.parse_args(argv)
-    leverage = bench.signed_leverage(bench.FROZEN_AT_MS)
-    with tempfile.TemporaryDirectory() as tmp, bench.served_mock(bench.write_config(tmp)) as served:
+    leverage = signed_leverage(FROZEN_AT_MS)
+    with tempfile.TemporaryDirectory() as tmp, served_mock(write_config(tmp)) as served:
         drive(served.url, leverage, args.connections, 0.5)  # warm-up
         probe = SpeedProbe().start()
         mark = probe.mark()
