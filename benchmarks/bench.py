@@ -268,7 +268,7 @@ def targets(results: dict[str, Any], runs: list[Run]) -> dict[str, dict[str, Any
     total = sum(len(r.slices) for r in mock_at_8)
     steady_text = (
         f"{len(steady)} of {total} slices slowed under {STEADY_SLOWED_SHARE:.0%}; "
-        f"all slices: max {p99_at_8:.2f} ms (flask baseline {base_p99_at_8:.2f} ms)"
+        f"the rows (median slices): max {p99_at_8:.2f} ms (flask baseline {base_p99_at_8:.2f} ms)"
     )
     cold = statistics.median(results["cold_start_s"])
     reset = results["reset_ms"]["median"]
