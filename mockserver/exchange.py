@@ -40,7 +40,8 @@ LIVE_WEIGHT_PER_MINUTE = 2400
 MAX_HEADER_BYTES = 16 * 1024
 
 
-def _connected() -> bool:
+def never_gone() -> bool:
+    """For servers that cannot tell when a client leaves: it never has."""
     return False
 
 
@@ -55,7 +56,7 @@ class Call:
     api_key: str | None
     client_ip: str
     header_bytes: int = 0  # names and values of all request headers
-    client_gone: Callable[[], bool] = _connected  # has the client closed its connection?
+    client_gone: Callable[[], bool] = never_gone  # has the client closed its connection?
 
 
 # json.dumps with any option builds a new encoder per call: a fifth of the app's time here.

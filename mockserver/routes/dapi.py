@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from mockserver.exchange import ENDPOINTS, Answer, Call, Endpoint, Exchange
+from mockserver.exchange import ENDPOINTS, Answer, Call, Endpoint, Exchange, never_gone
 
 
 def exchange_of(app: Flask) -> Exchange:
@@ -52,12 +52,8 @@ def call_of(environ: dict[str, Any], max_body_bytes: int) -> Call:
             for name, value in environ.items()
             if name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH")
         ),
-        client_gone=client_gone if callable(client_gone) else _still_there,
+        client_gone=client_gone if callable(client_gone) else never_gone,
     )
-
-
-def _still_there() -> bool:
-    return False
 
 
 def answer(endpoint: Endpoint | None, route_status: int = 200) -> Response:
